@@ -1,0 +1,77 @@
+package mmu
+
+import (
+	"fmt"
+
+	"github.com/mmubench/mmubench/sched"
+)
+
+// MaxCPUs bounds Config.CPUs.
+const MaxCPUs = 64
+
+// Config describes a machine. Its zero TLB geometries mean "off" for L2 and
+// the walk cache; DefaultConfig gives the defaults of KERNEL.md §5.
+type Config struct {
+	CPUs        int         `json:"cpus"`
+	Frames      int         `json:"frames"` // physical memory, in 4 KiB frames
+	L1          TLBGeometry `json:"l1"`
+	L2          TLBGeometry `json:"l2"`         // Entries 0 = no L2 TLB
+	WalkCache   TLBGeometry `json:"walk_cache"` // Entries 0 = no walk cache
+	Replacement Replacement `json:"replacement"`
+	Cost        CostModel   `json:"cost"`
+	// Latency is the parallel-mode delivery latency of a broadcast
+	// invalidation: each target applies it after a uniformly random number
+	// of its own cycles in [0, Latency]. 0 = at the target's next yield point.
+	Latency uint64 `json:"latency"`
+	// DeliverNum/DeliverDen is the det-mode chance, at each of a target's
+	// yield points, that a pending invalidation is applied there.
+	DeliverNum uint32 `json:"deliver_num"`
+	DeliverDen uint32 `json:"deliver_den"`
+	// Sched is how the CPUs take turns; Sched.Threads is set from CPUs.
+	Sched sched.Config `json:"sched"`
+}
+
+// DefaultConfig is a Neoverse-N1-like machine: L1 48 fully associative, L2
+// 1280 5-way, walk cache 64 4-way, true LRU, 64 MiB of memory.
+func DefaultConfig() Config {
+	return Config{
+		CPUs:        4,
+		Frames:      64 << 20 >> 12,
+		L1:          TLBGeometry{Entries: 48, Ways: 48},
+		L2:          TLBGeometry{Entries: 1280, Ways: 5},
+		WalkCache:   TLBGeometry{Entries: 64, Ways: 4},
+		Replacement: ReplLRU,
+		Cost:        DefaultCost(),
+		Latency:     256,
+		DeliverNum:  1,
+		DeliverDen:  8,
+		Sched:       sched.Config{Mode: sched.Parallel},
+	}
+}
+
+// Validate refuses a machine that cannot exist, with a one-line error.
+func (c *Config) Validate() error {
+	if c.CPUs < 1 || c.CPUs > MaxCPUs {
+		return fmt.Errorf("%d CPUs (must be 1..%d)", c.CPUs, MaxCPUs)
+	}
+	if c.Frames < 2 {
+		return fmt.Errorf("%d frames of memory (need at least 2)", c.Frames)
+	}
+	if err := c.L1.Validate(c.Replacement); err != nil {
+		return fmt.Errorf("L1 TLB: %w", err)
+	}
+	if c.L2.Entries != 0 {
+		if err := c.L2.Validate(c.Replacement); err != nil {
+			return fmt.Errorf("L2 TLB: %w", err)
+		}
+	}
+	if c.WalkCache.Entries != 0 {
+		if err := c.WalkCache.Validate(c.Replacement); err != nil {
+			return fmt.Errorf("walk cache: %w", err)
+		}
+	}
+	if c.DeliverDen == 0 || c.DeliverNum == 0 || c.DeliverNum > c.DeliverDen {
+		return fmt.Errorf("det delivery chance %d/%d (must be in (0, 1])", c.DeliverNum, c.DeliverDen)
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package mmu
+
+import (
+	"fmt"
+
+	"github.com/mmubench/mmubench/pagetable"
+)
+
+// inval is one TLB invalidation in flight from its issuer to one target (a
+// DVM message, in the interconnect's terms).
+type inval struct {
+	kind   TLBIKind
+	asid   uint16
+	va     uint64 // page-aligned
+	pages  uint64 // RVALE1: number of pages from va
+	issuer *CPU
+}
+
+type pendingInval struct {
+	inval
+	due uint64 // target cycle count at which it is applied
+}
+
+// MaxRangePages bounds one range TLBI (RVALE1IS: NUM up to 31, SCALE up to 3
+// gives (31+1)*2^(5*3+1) pages; we accept any count up to this).
+const MaxRangePages = 32 << 16
+
+// TLBI VALE1IS: invalidate last-level entries for va in asid, on every CPU.
+func (c *CPU) TLBIVALE1IS(asid uint16, va uint64) { c.tlbi(VALE1IS, asid, va, 1) }
+
+// TLBI VAE1IS: invalidate entries at all levels (walk cache too) for va.
+func (c *CPU) TLBIVAE1IS(asid uint16, va uint64) { c.tlbi(VAE1IS, asid, va, 1) }
+
+// TLBI ASIDE1IS: invalidate every non-global entry of asid, on every CPU.
+func (c *CPU) TLBIASIDE1IS(asid uint16) { c.tlbi(ASIDE1IS, asid, 0, 0) }
+
+// TLBI VMALLE1IS: invalidate everything, on every CPU.
+func (c *CPU) TLBIVMALLE1IS() { c.tlbi(VMALLE1IS, 0, 0, 0) }
+
+// TLBI RVALE1IS: invalidate last-level entries for pages [va, va+pages*4K)
+// in asid, on every CPU (FEAT_TLBIRANGE).
+func (c *CPU) TLBIRVALE1IS(asid uint16, va, pages uint64) { c.tlbi(RVALE1IS, asid, va, pages) }
+
+// TLBI VALE1: the local form of VALE1IS (this CPU only).
+func (c *CPU) TLBIVALE1(asid uint16, va uint64) { c.tlbi(VALE1, asid, va, 1) }
+
+// TLBI VAE1: the local form of VAE1IS.
+func (c *CPU) TLBIVAE1(asid uint16, va uint64) { c.tlbi(VAE1, asid, va, 1) }
+
+// TLBI ASIDE1: the local form of ASIDE1IS.
+func (c *CPU) TLBIASIDE1(asid uint16) { c.tlbi(ASIDE1, asid, 0, 0) }
+
+// TLBI VMALLE1: the local form of VMALLE1IS.
+func (c *CPU) TLBIVMALLE1() { c.tlbi(VMALLE1, 0, 0, 0) }
+
+// TLBI RVALE1: the local form of RVALE1IS.
+func (c *CPU) TLBIRVALE1(asid uint16, va, pages uint64) { c.tlbi(RVALE1, asid, va, pages) }
+
+// tlbi issues one operation: it posts an invalidation to each target and
+// returns at once. Nothing is complete until this CPU executes a DSB.
+func (c *CPU) tlbi(kind TLBIKind, asid uint16, va, pages uint64) {
+	c.yieldPoint()
+	c.ctr.TLBI[kind]++
+	c.ctr.Cycles += c.cost.TLBIIssue
+	inv := inval{kind: kind, asid: asid, va: va &^ (pagetable.PageSize - 1), pages: min(pages, MaxRangePages), issuer: c}
+	if !kind.Broadcast() {
+		c.sinceDSBLocal++
+		c.outstanding.Add(1)
+		c.post(inv)
+		return
+	}
+	c.sinceDSBBcast++
+	cpus := c.m.cpus
+	c.outstanding.Add(int64(len(cpus)))
+	for _, t := range cpus {
+		t.post(inv)
+	}
+}
+
+// post queues inv for c and kicks c, in case it is blocked.
+func (c *CPU) post(inv inval) {
+	c.inboxMu.Lock()
+	c.inbox = append(c.inbox, inv)
+	c.inboxN.Store(int32(len(c.inbox)))
+	c.inboxMu.Unlock()
+	c.thread.Kick()
+}
+
+// takeInbox removes and returns everything posted to c.
+func (c *CPU) takeInbox(buf []inval) []inval {
+	c.inboxMu.Lock()
+	buf = append(buf, c.inbox...)
+	c.inbox = c.inbox[:0]
+	c.inboxN.Store(0)
+	c.inboxMu.Unlock()
+	return buf
+}
+
+// deliverDet is the det-mode delivery model: each pending invalidation is
+// applied at this yield point with the configured chance, drawn from the
+// scheduler so that it replays.
+func (c *CPU) deliverDet() {
+	num, den := c.m.cfg.DeliverNum, c.m.cfg.DeliverDen
+	c.inboxMu.Lock()
+	keep := c.inbox[:0]
+	var now []inval
+	for _, inv := range c.inbox {
+		if c.thread.Chance(num, den) {
+			now = append(now, inv)
+		} else {
+			keep = append(keep, inv)
+		}
+	}
+	c.inbox = keep
+	c.inboxN.Store(int32(len(keep)))
+	c.inboxMu.Unlock()
+	for _, inv := range now {
+		c.apply(inv)
+	}
+}
+
+// deliverParallel is the parallel-mode delivery model: each invalidation is
+// due a random number of own cycles in [0, Latency] after this CPU first
+// sees it.
+func (c *CPU) deliverParallel() {
+	if c.inboxN.Load() != 0 {
+		lat := c.m.cfg.Latency
+		for _, inv := range c.takeInbox(nil) {
+			var d uint64
+			if lat > 0 {
+				d = c.rng.Uint64N(lat + 1)
+			}
+			c.pending = append(c.pending, pendingInval{inval: inv, due: c.ctr.Cycles + d})
+		}
+	}
+	next := ^uint64(0)
+	keep := c.pending[:0]
+	for _, p := range c.pending {
+		if p.due <= c.ctr.Cycles {
+			c.apply(p.inval)
+		} else {
+			keep = append(keep, p)
+			next = min(next, p.due)
+		}
+	}
+	c.pending = keep
+	c.nextDue = next
+}
+
+// applyAll applies everything addressed to c now. It is c's service work
+// while c is blocked or finished, so that no DSB waits on it forever.
+func (c *CPU) applyAll() {
+	for _, p := range c.pending {
+		c.apply(p.inval)
+	}
+	c.pending = c.pending[:0]
+	c.nextDue = ^uint64(0)
+	for _, inv := range c.takeInbox(nil) {
+		c.apply(inv)
+	}
+}
+
+// applyOwn applies, at once, what c itself posted to its own inbox: a DSB
+// completes the issuer's own invalidations on its own TLB without waiting.
+func (c *CPU) applyOwn() {
+	c.inboxMu.Lock()
+	keep := c.inbox[:0]
+	var own []inval
+	for _, inv := range c.inbox {
+		if inv.issuer == c {
+			own = append(own, inv)
+		} else {
+			keep = append(keep, inv)
+		}
+	}
+	c.inbox = keep
+	c.inboxN.Store(int32(len(keep)))
+	c.inboxMu.Unlock()
+	for _, inv := range own {
+		c.apply(inv)
+	}
+	kept := c.pending[:0]
+	for _, p := range c.pending {
+		if p.issuer == c {
+			c.apply(p.inval)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	c.pending = kept
+}
+
+// apply removes what inv names from c's TLBs and acknowledges it to the
+// issuer. Only c's goroutine calls it.
+func (c *CPU) apply(inv inval) {
+	var n int
+	switch inv.kind {
+	case VALE1IS, VALE1:
+		n = c.dropVA(inv.asid, inv.va, false)
+	case VAE1IS, VAE1:
+		n = c.dropVA(inv.asid, inv.va, true)
+	case ASIDE1IS, ASIDE1:
+		n = c.each(func(t *tlb) int { return t.invalidateASID(inv.asid) })
+	case VMALLE1IS, VMALLE1:
+		n = c.each((*tlb).invalidateAll)
+	case RVALE1IS, RVALE1:
+		n = c.dropRange(inv.asid, inv.va, inv.pages)
+	default:
+		panic(fmt.Sprintf("mmu: unknown TLBI kind %d", inv.kind))
+	}
+	c.ctr.InvalsApplied++
+	c.ctr.EntriesRemoved += uint64(n)
+	if inv.issuer.outstanding.Add(-1) == 0 {
+		inv.issuer.thread.Wake() // a DSB may wait for this
+	}
+}
+
+// each applies f to every TLB structure of c (walk cache included).
+func (c *CPU) each(f func(*tlb) int) int {
+	n := f(c.l1)
+	if c.l2 != nil {
+		n += f(c.l2)
+	}
+	if c.wc != nil {
+		n += f(c.wc)
+	}
+	return n
+}
+
+// dropVA removes the leaf entries for va (the ASID's and any global one) and,
+// for a non-last-level operation, the walk-cache entries on va's path.
+func (c *CPU) dropVA(asid uint16, va uint64, walks bool) int {
+	leaf, global := leafTag(asid, va), globalLeafTag(va)
+	n := c.l1.invalidateTag(leaf) + c.l1.invalidateTag(global)
+	if c.l2 != nil {
+		n += c.l2.invalidateTag(leaf) + c.l2.invalidateTag(global)
+	}
+	if walks && c.wc != nil {
+		for l := 0; l < 3; l++ {
+			n += c.wc.invalidateTag(walkTag(asid, l, va))
+		}
+	}
+	return n
+}
+
+// dropRange removes leaf entries for pages [va, va+pages*4K) of asid.
+func (c *CPU) dropRange(asid uint16, va, pages uint64) int {
+	if pages <= 64 {
+		n := 0
+		for i := uint64(0); i < pages; i++ {
+			n += c.dropVA(asid, va+i<<pagetable.PageShift, false)
+		}
+		return n
+	}
+	end := va + pages<<pagetable.PageShift
+	in := func(e *tlbEntry) bool {
+		if tagKind(e.tag) != 0 || (!tagIsGlobal(e.tag) && tagASID(e.tag) != asid) {
+			return false
+		}
+		v := tagVA(e.tag)
+		return v >= va && v < end
+	}
+	n := c.l1.invalidateMatch(in)
+	if c.l2 != nil {
+		n += c.l2.invalidateMatch(in)
+	}
+	return n
+}
+
+// DSBISH is DSB ISH: it waits until every TLBI this CPU issued has been
+// applied on every target. It does nothing for other CPUs' TLBIs.
+func (c *CPU) DSBISH() {
+	c.yieldPoint()
+	c.ctr.DSBs++
+	wait := c.cost.DSB
+	if c.sinceDSBBcast > 0 {
+		wait += c.cost.DSBRoundTrip
+	}
+	wait += (c.sinceDSBBcast + c.sinceDSBLocal) * c.cost.DSBPerTLBI
+	c.sinceDSBBcast, c.sinceDSBLocal = 0, 0
+	c.ctr.DSBWaitCycles += wait
+	c.ctr.Cycles += wait
+	c.applyOwn()
+	if c.outstanding.Load() != 0 {
+		c.thread.Block(c.dsbWhat, c.complete)
+	}
+}
+
+// DSBISHST is DSB ISHST: it orders this CPU's earlier descriptor stores
+// before later TLBIs. Descriptor stores are sequentially consistent here, so
+// it only costs cycles; it does not complete TLBIs.
+func (c *CPU) DSBISHST() {
+	c.yieldPoint()
+	c.ctr.DSBSTs++
+	c.ctr.DSBWaitCycles += c.cost.DSB
+	c.ctr.Cycles += c.cost.DSB
+}
+
+// complete reports whether every invalidation c issued has been applied.
+func (c *CPU) complete() bool { return c.outstanding.Load() == 0 }

@@ -1,0 +1,196 @@
+package mmu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+
+	gsync "gvisor.dev/gvisor/pkg/sync"
+
+	"github.com/mmubench/mmubench/sched"
+)
+
+// Observer receives the hardware events the kernel's oracle wants to see.
+// Calls come from the accessing CPU's goroutine, on the slow path only.
+type Observer interface {
+	// StaleFrame: an access through a TLB entry reached frame pfn, which was
+	// freed or reassigned after the entry was filled (or was free when filled).
+	StaleFrame(c *CPU, va, pfn uint64, write bool)
+}
+
+// Machine is a set of CPUs sharing physical memory.
+type Machine struct {
+	cfg   Config
+	phys  *Phys
+	sched *sched.Scheduler
+	cpus  []*CPU
+	obs   Observer
+}
+
+// NewMachine builds a machine and its scheduler from cfg.
+func NewMachine(cfg Config) (*Machine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sc := cfg.Sched
+	sc.Threads = cfg.CPUs
+	s, err := sched.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	phys, err := NewPhys(cfg.Frames)
+	if err != nil {
+		return nil, err
+	}
+	m := &Machine{cfg: cfg, phys: phys, sched: s}
+	for i := 0; i < cfg.CPUs; i++ {
+		c, err := newCPU(m, i)
+		if err != nil {
+			return nil, err
+		}
+		m.cpus = append(m.cpus, c)
+	}
+	return m, nil
+}
+
+// Config returns the machine's configuration.
+func (m *Machine) Config() Config { return m.cfg }
+
+// Phys returns the physical memory.
+func (m *Machine) Phys() *Phys { return m.phys }
+
+// Scheduler returns the scheduler the CPUs take turns under.
+func (m *Machine) Scheduler() *sched.Scheduler { return m.sched }
+
+// NumCPUs is the number of CPUs.
+func (m *Machine) NumCPUs() int { return len(m.cpus) }
+
+// CPU returns CPU i.
+func (m *Machine) CPU(i int) *CPU { return m.cpus[i] }
+
+// SetObserver installs the oracle's observer; set it before Run.
+func (m *Machine) SetObserver(o Observer) { m.obs = o }
+
+// Run runs body on every CPU and returns when all have finished (see
+// sched.Scheduler.Run for the errors).
+func (m *Machine) Run(body func(c *CPU)) error {
+	return m.sched.Run(func(t *sched.Thread) { body(m.cpus[t.ID()]) })
+}
+
+// Counters sums every CPU's counters; call it when the CPUs are not running.
+func (m *Machine) Counters() Counters {
+	var sum Counters
+	for _, c := range m.cpus {
+		sum.Add(&c.ctr)
+	}
+	return sum
+}
+
+// CPU is one emulated core. Its methods must be called from its own
+// goroutine (inside Machine.Run), except Counters after the run.
+type CPU struct {
+	_       [64]byte // keep the hot fields off other CPUs' cache lines
+	id      int
+	det     bool
+	m       *Machine
+	thread  *sched.Thread
+	data    []uint64
+	gens    []uint32
+	l1      *tlb
+	l2      *tlb // nil = off
+	wc      *tlb // nil = off
+	cost    CostModel
+	asid    uint16
+	root    uint64 // TTBR0: root table frame
+	ctr     Counters
+	fault   Fault  // the fault permSlow decided on
+	dsbWhat string // what a blocked DSB waits on, for deadlock reports
+
+	inboxN  atomic.Int32 // len(inbox), read on the hot path
+	inboxMu gsync.Mutex
+	inbox   []inval
+
+	pending []pendingInval // parallel mode: taken from the inbox, waiting for their moment
+	nextDue uint64         // min deadline of pending, in own cycles; ^0 if none
+	rng     *rand.Rand     // parallel-mode latency draws
+
+	outstanding   atomic.Int64 // invalidations this CPU issued that some target has not applied
+	sinceDSBBcast uint64       // broadcast TLBIs issued since the last DSB ISH
+	sinceDSBLocal uint64       // local TLBIs issued since the last DSB
+	_             [64]byte
+}
+
+func newCPU(m *Machine, id int) (*CPU, error) {
+	cfg := &m.cfg
+	seed := cfg.Sched.Seed*0x9e3779b97f4a7c15 + uint64(id)
+	c := &CPU{
+		id:      id,
+		det:     cfg.Sched.Mode == sched.Det,
+		m:       m,
+		thread:  m.sched.Thread(id),
+		data:    m.phys.data,
+		gens:    m.phys.gens,
+		cost:    cfg.Cost,
+		nextDue: ^uint64(0),
+		rng:     rand.New(rand.NewPCG(seed, 1)),
+	}
+	var err error
+	if c.l1, err = newTLB(cfg.L1, cfg.Replacement, seed^1); err != nil {
+		return nil, fmt.Errorf("L1 TLB: %w", err)
+	}
+	if cfg.L2.Entries != 0 {
+		if c.l2, err = newTLB(cfg.L2, cfg.Replacement, seed^2); err != nil {
+			return nil, fmt.Errorf("L2 TLB: %w", err)
+		}
+	}
+	if cfg.WalkCache.Entries != 0 {
+		if c.wc, err = newTLB(cfg.WalkCache, cfg.Replacement, seed^3); err != nil {
+			return nil, fmt.Errorf("walk cache: %w", err)
+		}
+	}
+	c.dsbWhat = fmt.Sprintf("DSB ISH (cpu%d's TLBIs not yet applied everywhere)", id)
+	c.thread.SetService(c.applyAll)
+	return c, nil
+}
+
+// ID is the CPU's index.
+func (c *CPU) ID() int { return c.id }
+
+// Machine returns the machine the CPU belongs to.
+func (c *CPU) Machine() *Machine { return c.m }
+
+// Thread returns the CPU's scheduler thread (for the kernel's locks).
+func (c *CPU) Thread() *sched.Thread { return c.thread }
+
+// Counters returns the CPU's counters.
+func (c *CPU) Counters() *Counters { return &c.ctr }
+
+// SetTTBR0 switches the CPU to the address space whose root table is root,
+// tagged with asid (an msr ttbr0_el1 with the ASID field).
+func (c *CPU) SetTTBR0(asid uint16, root uint64) { c.asid, c.root = asid, root }
+
+// ASID is the current ASID.
+func (c *CPU) ASID() uint16 { return c.asid }
+
+// Charge adds cycles the kernel spends (fault entry, syscall entry).
+func (c *CPU) Charge(cycles uint64) { c.ctr.Cycles += cycles }
+
+// Yield is a yield point outside the access path (the kernel calls it
+// before each descriptor update): the scheduler may switch here, and
+// pending invalidations may be applied.
+func (c *CPU) Yield() { c.yieldPoint() }
+
+// yieldPoint is where the delivery model applies invalidations to this CPU.
+func (c *CPU) yieldPoint() {
+	if c.det {
+		c.thread.Yield()
+		if c.inboxN.Load() != 0 {
+			c.deliverDet()
+		}
+		return
+	}
+	c.thread.Yield()
+	if c.inboxN.Load() != 0 || c.ctr.Cycles >= c.nextDue {
+		c.deliverParallel()
+	}
+}

@@ -1,0 +1,448 @@
+// TLB storage: one set-associative cache type serves as the L1 data TLB, the
+// unified L2 TLB and the walk cache of each emulated CPU.
+//
+// Invariants:
+//   - A tlb is owned by one CPU goroutine; only the owner reads or mutates it,
+//     so there is no locking and no atomics. Other CPUs reach it only through
+//     the owner (e.g. a TLBI delivered as a message), never directly.
+//   - tags[i] == entries[i].tag for every way i; 0 means the way is invalid,
+//     and every valid tag has tlbTagValid set, so 0 never matches a lookup.
+//   - A tag occurs at most once, in the set selected by its VA-prefix bits.
+//   - n is the number of valid ways.
+//   - Fully associative TLBs with many ways keep index, an open-addressing
+//     hash table holding way+1 for exactly the valid ways; every path that
+//     changes tags[] (insert, evict, invalidate) updates index in the same
+//     call, before anything else can look it up.
+//   - Replacement state (LRU stamps, PLRU bits) is only consulted for a full
+//     set, all of whose ways have been (re)filled, hence touched, since they
+//     last became invalid; so invalidation never needs to repair or reset it
+//     (a PLRU node's bit is set by the latest touch below it).
+package mmu
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+)
+
+// Replacement is a TLB replacement policy.
+type Replacement uint8
+
+const (
+	ReplLRU    Replacement = iota // true LRU (per-entry use stamps)
+	ReplRandom                    // uniformly random victim from a per-TLB seeded PRNG (deterministic for a seed)
+	ReplPLRU                      // tree pseudo-LRU; requires a power-of-two number of ways
+)
+
+var replNames = [...]string{ReplLRU: "lru", ReplRandom: "random", ReplPLRU: "plru"}
+
+func (r Replacement) String() string {
+	if int(r) < len(replNames) {
+		return replNames[r]
+	}
+	return fmt.Sprintf("Replacement(%d)", uint8(r))
+}
+
+// ParseReplacement parses a policy name as printed by String (case-insensitive).
+func ParseReplacement(s string) (Replacement, error) {
+	for r, name := range replNames {
+		if strings.EqualFold(strings.TrimSpace(s), name) {
+			return Replacement(r), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown TLB replacement policy %q (valid: %s)", s, strings.Join(replNames[:], ", "))
+}
+
+// TLBGeometry is a TLB's size: Ways == Entries means fully associative.
+type TLBGeometry struct{ Entries, Ways int }
+
+// Sets is the number of sets (Entries/Ways).
+func (g TLBGeometry) Sets() int {
+	if g.Ways <= 0 {
+		return 0
+	}
+	return g.Entries / g.Ways
+}
+
+func (g TLBGeometry) String() string { return fmt.Sprintf("%dx%d", g.Entries, g.Ways) }
+
+// tlbMaxEntries bounds a TLB so that set numbers fit the tag's VA prefix and
+// way+1 fits the hash index.
+const tlbMaxEntries = 1 << 16
+
+// Validate refuses geometries that cannot exist, so configuration errors
+// surface at machine construction instead of as index panics mid-run.
+func (g TLBGeometry) Validate(r Replacement) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("TLB geometry %v: %s", g, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case g.Entries <= 0:
+		return bad("entries must be positive")
+	case g.Ways <= 0:
+		return bad("ways must be positive")
+	case g.Entries > tlbMaxEntries:
+		return bad("more than %d entries", tlbMaxEntries)
+	case g.Entries%g.Ways != 0:
+		return bad("%d ways do not divide %d entries", g.Ways, g.Entries)
+	case !isPow2(g.Sets()):
+		return bad("%d sets is not a power of two", g.Sets())
+	case int(r) >= len(replNames):
+		return bad("unknown replacement policy %v", r)
+	case r == ReplPLRU && !isPow2(g.Ways):
+		return bad("plru needs a power-of-two number of ways, not %d", g.Ways)
+	}
+	return nil
+}
+
+func isPow2(x int) bool { return x > 0 && x&(x-1) == 0 }
+
+// Tag layout: bit 63 valid, bit 62 global, bits 61:60 kind (0 leaf, L+1 walk
+// cache level L), bits 51:36 ASID (0 when global), bits 35:0 VA prefix.
+// Packing everything into one word makes a hit one compare.
+const (
+	tlbTagValid      = 1 << 63
+	tlbTagGlobal     = 1 << 62
+	tlbTagKindShift  = 60
+	tlbTagASIDShift  = 36
+	tlbTagPrefixMask = 1<<36 - 1
+	tlbVAMask        = 1<<48 - 1
+)
+
+// leafTag tags a non-global (nG=1) translation of va's page in asid.
+func leafTag(asid uint16, va uint64) uint64 {
+	return tlbTagValid | uint64(asid)<<tlbTagASIDShift | (va&tlbVAMask)>>12
+}
+
+// globalLeafTag tags a global (nG=0) translation of va's page: it matches every ASID.
+func globalLeafTag(va uint64) uint64 {
+	return tlbTagValid | tlbTagGlobal | (va&tlbVAMask)>>12
+}
+
+// walkTag tags the level-0/1/2 table descriptor covering va: the prefix is
+// the VA bits above the range that descriptor maps (VA[47:39], [47:30], [47:21]).
+func walkTag(asid uint16, level int, va uint64) uint64 {
+	if uint(level) > 2 {
+		panic(fmt.Sprintf("mmu: walkTag level %d (want 0..2)", level))
+	}
+	return tlbTagValid | uint64(level+1)<<tlbTagKindShift | uint64(asid)<<tlbTagASIDShift |
+		(va&tlbVAMask)>>tagShift(level+1)
+}
+
+// tagShift is log2 of the VA range one tag of the given kind covers.
+func tagShift(kind int) uint {
+	if kind == 0 {
+		return 12
+	}
+	return uint(39 - 9*(kind-1))
+}
+
+func tagASID(tag uint64) uint16   { return uint16(tag >> tlbTagASIDShift) }
+func tagIsGlobal(tag uint64) bool { return tag&tlbTagGlobal != 0 }
+func tagKind(tag uint64) int      { return int(tag>>tlbTagKindShift) & 3 }
+
+// tagVA is the lowest VA (48-bit, zero-extended) the tag covers; with
+// tagShift(tagKind(tag)) it gives the range for range invalidation.
+func tagVA(tag uint64) uint64 { return (tag & tlbTagPrefixMask) << tagShift(tagKind(tag)) & tlbVAMask }
+
+// tlbEntry is one cached translation (or, in the walk cache, one table descriptor).
+type tlbEntry struct {
+	tag   uint64 // see tag layout; 0 = invalid way
+	pfn   uint64 // output frame (walk cache: next-level table PFN)
+	desc  uint64 // physical address of the leaf descriptor (the hardware's DBM re-check reads it)
+	gen   uint32 // generation of frame pfn when filled (use-after-free oracle)
+	perm  uint8  // permission bits (defined by the access path; opaque to the TLB)
+	level uint8  // walk cache: level of the cached descriptor; TLB: level of the leaf
+}
+
+// tlb is a set-associative cache of tlbEntry. Set s holds ways
+// [s*ways, (s+1)*ways) of the flat slices.
+type tlb struct {
+	tags    []uint64   // dense copy of entries[i].tag, for scanning
+	entries []tlbEntry //
+	stamps  []uint64   // LRU: last-use stamp per way
+	plru    []uint64   // PLRU: per set, plruStride words of heap-ordered tree bits (1 = victim is right)
+	index   []uint32   // fully associative, many ways: way+1 per slot, 0 = empty
+	clock   uint64     // LRU stamp source
+	rng     uint64     // splitmix64 state (random replacement)
+	setMask uint64
+	idxMask uint64
+	ways    int
+	n       int
+	stride  int // PLRU words per set
+	shift   uint8
+	repl    Replacement
+	geom    TLBGeometry
+}
+
+const tlbHashMul = 0x9E3779B97F4A7C15 // 2^64/phi: Fibonacci hashing spreads consecutive VPNs
+
+// newTLB builds an empty TLB; seed fixes the random-replacement sequence.
+func newTLB(g TLBGeometry, r Replacement, seed uint64) (*tlb, error) {
+	if err := g.Validate(r); err != nil {
+		return nil, err
+	}
+	t := &tlb{
+		tags:    make([]uint64, g.Entries),
+		entries: make([]tlbEntry, g.Entries),
+		setMask: uint64(g.Sets() - 1),
+		ways:    g.Ways,
+		rng:     seed,
+		repl:    r,
+		geom:    g,
+	}
+	switch r {
+	case ReplLRU:
+		t.stamps = make([]uint64, g.Entries)
+	case ReplPLRU:
+		t.stride = (g.Ways + 63) / 64
+		t.plru = make([]uint64, g.Sets()*t.stride)
+	}
+	// A hash index only pays off where a scan would touch many lines.
+	if g.Sets() == 1 && g.Ways > 8 {
+		size := 16
+		for size < 2*g.Ways {
+			size <<= 1
+		}
+		t.index = make([]uint32, size)
+		t.idxMask = uint64(size - 1)
+		t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
+	}
+	return t, nil
+}
+
+func (t *tlb) geometry() TLBGeometry { return t.geom }
+
+// len is the number of valid entries.
+func (t *tlb) len() int { return t.n }
+
+// find returns the way holding tag, or -1. tag must be valid (bit 63 set).
+func (t *tlb) find(tag uint64) int {
+	if t.index != nil {
+		for h := tag * tlbHashMul >> (t.shift & 63); ; h = (h + 1) & t.idxMask {
+			v := t.index[h]
+			if v == 0 {
+				return -1
+			}
+			if t.tags[v-1] == tag {
+				return int(v - 1)
+			}
+		}
+	}
+	base := int(tag&t.setMask) * t.ways
+	for i, x := range t.tags[base : base+t.ways] {
+		if x == tag {
+			return base + i
+		}
+	}
+	return -1
+}
+
+// lookup returns the entry for tag and marks it used, or nil on a miss. The
+// pointer is valid until the next insert or invalidate. tag must be valid.
+func (t *tlb) lookup(tag uint64) *tlbEntry {
+	i := t.find(tag)
+	if i < 0 {
+		return nil
+	}
+	t.touch(i)
+	return &t.entries[i]
+}
+
+// lookupLeaf is the access path's probe: the ASID-tagged translation of va,
+// else the global one.
+func (t *tlb) lookupLeaf(asid uint16, va uint64) *tlbEntry {
+	if e := t.lookup(leafTag(asid, va)); e != nil {
+		return e
+	}
+	return t.lookup(globalLeafTag(va))
+}
+
+// touch records a use of way i.
+func (t *tlb) touch(i int) {
+	switch t.repl {
+	case ReplLRU:
+		t.clock++
+		t.stamps[i] = t.clock
+	case ReplPLRU:
+		w := i & (t.ways - 1)
+		set := t.plru[i/t.ways*t.stride:]
+		// Point every node on the root-to-leaf path away from w.
+		for node := w + t.ways - 1; node > 0; {
+			p := (node - 1) >> 1
+			if node&1 != 0 { // left child
+				set[p>>6] |= 1 << (p & 63)
+			} else {
+				set[p>>6] &^= 1 << (p & 63)
+			}
+			node = p
+		}
+	}
+}
+
+// victim picks the way to evict from the full set starting at base.
+func (t *tlb) victim(base int) int {
+	switch t.repl {
+	case ReplRandom:
+		t.rng += 0x9E3779B97F4A7C15 // splitmix64
+		z := t.rng
+		z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+		z = (z ^ z>>27) * 0x94D049BB133111EB
+		hi, _ := bits.Mul64(z^z>>31, uint64(t.ways))
+		return base + int(hi)
+	case ReplPLRU:
+		set := t.plru[base/t.ways*t.stride:]
+		node := 0
+		for node < t.ways-1 {
+			node = 2*node + 1 + int(set[node>>6]>>(node&63)&1)
+		}
+		return base + node - (t.ways - 1)
+	}
+	v := base
+	for i, s := range t.stamps[base : base+t.ways] {
+		if s < t.stamps[v] {
+			v = base + i
+		}
+	}
+	return v
+}
+
+// insert fills e, overwriting an entry with the same tag in place (a use,
+// not an eviction), else the lowest invalid way of its set, else the
+// replacement victim, which it returns. e becomes most recently used.
+func (t *tlb) insert(e tlbEntry) (evicted tlbEntry, didEvict bool) {
+	if e.tag&tlbTagValid == 0 {
+		panic(fmt.Sprintf("mmu: tlb insert of invalid tag %#x", e.tag))
+	}
+	base := int(e.tag&t.setMask) * t.ways
+	set := t.tags[base : base+t.ways]
+	free := -1
+	if t.index != nil {
+		if i := t.find(e.tag); i >= 0 {
+			t.entries[i] = e
+			t.touch(i)
+			return
+		}
+		if t.n < t.ways {
+			for i, x := range set {
+				if x == 0 {
+					free = i
+					break
+				}
+			}
+		}
+	} else {
+		for i, x := range set {
+			if x == e.tag {
+				t.entries[base+i] = e
+				t.touch(base + i)
+				return
+			}
+			if x == 0 && free < 0 {
+				free = i
+			}
+		}
+	}
+	i := base + free
+	if free < 0 {
+		i = t.victim(base)
+		evicted, didEvict = t.entries[i], true
+		t.unindex(i)
+	} else {
+		t.n++
+	}
+	t.tags[i] = e.tag
+	t.entries[i] = e
+	if t.index != nil {
+		h := e.tag * tlbHashMul >> (t.shift & 63)
+		for t.index[h] != 0 {
+			h = (h + 1) & t.idxMask
+		}
+		t.index[h] = uint32(i + 1)
+	}
+	t.touch(i)
+	return
+}
+
+// unindex removes way i (still holding its tag) from the hash index by
+// backward-shift deletion, which keeps every probe chain gap-free without
+// tombstones, so lookups stay 1-2 probes after any amount of churn.
+func (t *tlb) unindex(i int) {
+	if t.index == nil {
+		return
+	}
+	h := t.tags[i] * tlbHashMul >> (t.shift & 63)
+	for t.index[h] != uint32(i+1) {
+		h = (h + 1) & t.idxMask
+	}
+	for j := h; ; {
+		j = (j + 1) & t.idxMask
+		v := t.index[j]
+		if v == 0 {
+			break
+		}
+		// Move v back into the hole unless its home lies cyclically in (h, j].
+		home := t.tags[v-1] * tlbHashMul >> (t.shift & 63)
+		if (j-home)&t.idxMask >= (j-h)&t.idxMask {
+			t.index[h] = v
+			h = j
+		}
+	}
+	t.index[h] = 0
+}
+
+// remove invalidates way i.
+func (t *tlb) remove(i int) {
+	t.unindex(i)
+	t.tags[i] = 0
+	t.entries[i] = tlbEntry{}
+	t.n--
+}
+
+// invalidateTag removes the entry with exactly this tag; it returns 0 or 1.
+func (t *tlb) invalidateTag(tag uint64) int {
+	if tag&tlbTagValid == 0 {
+		return 0
+	}
+	i := t.find(tag)
+	if i < 0 {
+		return 0
+	}
+	t.remove(i)
+	return 1
+}
+
+// invalidateASID removes every non-global entry (of any kind) of asid.
+func (t *tlb) invalidateASID(asid uint16) int {
+	c := 0
+	for i, x := range t.tags {
+		if x != 0 && x&tlbTagGlobal == 0 && tagASID(x) == asid {
+			t.remove(i)
+			c++
+		}
+	}
+	return c
+}
+
+// invalidateAll empties the TLB; the PRNG continues its sequence.
+func (t *tlb) invalidateAll() int {
+	c := t.n
+	clear(t.tags)
+	clear(t.entries)
+	clear(t.index)
+	t.n = 0
+	return c
+}
+
+// invalidateMatch removes every valid entry for which f returns true: the
+// slow path for range and by-VA invalidation. f must not modify the entry.
+func (t *tlb) invalidateMatch(f func(*tlbEntry) bool) int {
+	c := 0
+	for i := range t.entries {
+		if t.tags[i] != 0 && f(&t.entries[i]) {
+			t.remove(i)
+			c++
+		}
+	}
+	return c
+}
