@@ -34,23 +34,23 @@ const (
 	ReplPLRU                      // tree pseudo-LRU; requires a power-of-two number of ways
 )
 
-var replNames = [...]string{ReplLRU: "lru", ReplRandom: "random", ReplPLRU: "plru"}
+var tlbReplNames = [...]string{ReplLRU: "lru", ReplRandom: "random", ReplPLRU: "plru"}
 
 func (r Replacement) String() string {
-	if int(r) < len(replNames) {
-		return replNames[r]
+	if int(r) < len(tlbReplNames) {
+		return tlbReplNames[r]
 	}
 	return fmt.Sprintf("Replacement(%d)", uint8(r))
 }
 
 // ParseReplacement parses a policy name as printed by String (case-insensitive).
 func ParseReplacement(s string) (Replacement, error) {
-	for r, name := range replNames {
+	for r, name := range tlbReplNames {
 		if strings.EqualFold(strings.TrimSpace(s), name) {
 			return Replacement(r), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown TLB replacement policy %q (valid: %s)", s, strings.Join(replNames[:], ", "))
+	return 0, fmt.Errorf("unknown TLB replacement policy %q (valid: %s)", s, strings.Join(tlbReplNames[:], ", "))
 }
 
 // TLBGeometry is a TLB's size: Ways == Entries means fully associative.
@@ -85,17 +85,17 @@ func (g TLBGeometry) Validate(r Replacement) error {
 		return bad("more than %d entries", tlbMaxEntries)
 	case g.Entries%g.Ways != 0:
 		return bad("%d ways do not divide %d entries", g.Ways, g.Entries)
-	case !isPow2(g.Sets()):
+	case !tlbIsPow2(g.Sets()):
 		return bad("%d sets is not a power of two", g.Sets())
-	case int(r) >= len(replNames):
+	case int(r) >= len(tlbReplNames):
 		return bad("unknown replacement policy %v", r)
-	case r == ReplPLRU && !isPow2(g.Ways):
+	case r == ReplPLRU && !tlbIsPow2(g.Ways):
 		return bad("plru needs a power-of-two number of ways, not %d", g.Ways)
 	}
 	return nil
 }
 
-func isPow2(x int) bool { return x > 0 && x&(x-1) == 0 }
+func tlbIsPow2(x int) bool { return x > 0 && x&(x-1) == 0 }
 
 // Tag layout: bit 63 valid, bit 62 global, bits 61:60 kind (0 leaf, L+1 walk
 // cache level L), bits 51:36 ASID (0 when global), bits 35:0 VA prefix.
@@ -158,10 +158,11 @@ type tlbEntry struct {
 // tlb is a set-associative cache of tlbEntry. Set s holds ways
 // [s*ways, (s+1)*ways) of the flat slices.
 type tlb struct {
+	_       [64]byte   // clock is written on every hit: keep it off other CPUs' lines
 	tags    []uint64   // dense copy of entries[i].tag, for scanning
-	entries []tlbEntry //
+	entries []tlbEntry // the cached translations, parallel to tags
 	stamps  []uint64   // LRU: last-use stamp per way
-	plru    []uint64   // PLRU: per set, plruStride words of heap-ordered tree bits (1 = victim is right)
+	plru    []uint64   // PLRU: per set, stride words of heap-ordered tree bits (1 = victim is right)
 	index   []uint32   // fully associative, many ways: way+1 per slot, 0 = empty
 	clock   uint64     // LRU stamp source
 	rng     uint64     // splitmix64 state (random replacement)
@@ -173,6 +174,7 @@ type tlb struct {
 	shift   uint8
 	repl    Replacement
 	geom    TLBGeometry
+	_       [64]byte
 }
 
 const tlbHashMul = 0x9E3779B97F4A7C15 // 2^64/phi: Fibonacci hashing spreads consecutive VPNs
@@ -247,15 +249,6 @@ func (t *tlb) lookup(tag uint64) *tlbEntry {
 	}
 	t.touch(i)
 	return &t.entries[i]
-}
-
-// lookupLeaf is the access path's probe: the ASID-tagged translation of va,
-// else the global one.
-func (t *tlb) lookupLeaf(asid uint16, va uint64) *tlbEntry {
-	if e := t.lookup(leafTag(asid, va)); e != nil {
-		return e
-	}
-	return t.lookup(globalLeafTag(va))
 }
 
 // touch records a use of way i.

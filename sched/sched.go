@@ -169,6 +169,7 @@ func (s *Scheduler) end(err error) {
 
 // Thread is one emulated CPU's turn-taking identity.
 type Thread struct {
+	_       [64]byte // ticks is written at every yield point: keep it off neighbours' lines
 	s       *Scheduler
 	id      int
 	started bool
@@ -185,6 +186,7 @@ type Thread struct {
 	what  string
 	ready func() bool
 	prio  int64
+	_     [64]byte
 }
 
 type threadState uint8
