@@ -13,6 +13,9 @@ const (
 	permDBM               // DBM: a write may clear AP[2] in memory (hardware dirty state)
 )
 
+// badVABits are the bits a word access's VA must not have set.
+const badVABits = 7 | ^uint64(pagetable.MaxVA-1)
+
 // staleGen marks a generation recorded for a frame that was free when the
 // entry was filled: it never equals a real generation, so every access
 // through the entry takes the slow path and is reported.
@@ -57,7 +60,7 @@ func (c *CPU) Translate(va uint64, write bool) (pfn uint64, f Fault) {
 // translate is the hardware's address translation for one access.
 func (c *CPU) translate(va uint64, write bool) (*tlbEntry, Fault) {
 	c.ctr.Accesses++
-	if va&7 != 0 || va>>pagetable.VABits != 0 {
+	if va&badVABits != 0 { // unaligned, or beyond 48 bits
 		return nil, c.badAddress(va)
 	}
 	e := c.l1.lookup(leafTag(c.asid, va))
@@ -149,7 +152,9 @@ func (c *CPU) walkAndFill(va uint64) (tlbEntry, bool) {
 				c.wc.insert(tlbEntry{tag: walkTag(c.asid, l, va), pfn: w.Tables[l+1], level: uint8(l)})
 			}
 		}
-		if !w.OK {
+		if !w.OK || w.PhysAddr(va)>>pagetable.PageShift >= uint64(len(c.gens)) {
+			// No translation, or one to beyond physical memory (which the
+			// hardware reports as an external abort: a fault all the same).
 			return tlbEntry{}, false
 		}
 		pte := w.PTE

@@ -133,7 +133,7 @@ func (c *CPU) deliverParallel() {
 			c.pending = append(c.pending, pendingInval{inval: inv, due: c.ctr.Cycles + d})
 		}
 	}
-	next := ^uint64(0)
+	next := c.relaxAt
 	keep := c.pending[:0]
 	for _, p := range c.pending {
 		if p.due <= c.ctr.Cycles {
@@ -154,7 +154,7 @@ func (c *CPU) applyAll() {
 		c.apply(p.inval)
 	}
 	c.pending = c.pending[:0]
-	c.nextDue = ^uint64(0)
+	c.nextDue = c.relaxAt
 	for _, inv := range c.takeInbox(nil) {
 		c.apply(inv)
 	}

@@ -111,7 +111,8 @@ type CPU struct {
 	inbox   []inval
 
 	pending []pendingInval // parallel mode: taken from the inbox, waiting for their moment
-	nextDue uint64         // min deadline of pending, in own cycles; ^0 if none
+	nextDue uint64         // min(deadlines of pending, relaxAt), in own cycles
+	relaxAt uint64         // when to next let other goroutines run; ^0 if never
 	rng     *rand.Rand     // parallel-mode latency draws
 
 	outstanding   atomic.Int64 // invalidations this CPU issued that some target has not applied
@@ -132,6 +133,7 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 		gens:    m.phys.gens,
 		cost:    cfg.Cost,
 		nextDue: ^uint64(0),
+		relaxAt: ^uint64(0),
 		rng:     rand.New(rand.NewPCG(seed, 1)),
 	}
 	var err error
@@ -147,6 +149,9 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 		if c.wc, err = newTLB(cfg.WalkCache, cfg.Replacement, seed^3); err != nil {
 			return nil, fmt.Errorf("walk cache: %w", err)
 		}
+	}
+	if m.sched.Oversubscribed() {
+		c.relaxAt, c.nextDue = relaxCycles, relaxCycles
 	}
 	c.dsbWhat = fmt.Sprintf("DSB ISH (cpu%d's TLBIs not yet applied everywhere)", id)
 	c.thread.SetService(c.applyAll)
@@ -181,7 +186,16 @@ func (c *CPU) Charge(cycles uint64) { c.ctr.Cycles += cycles }
 func (c *CPU) Yield() { c.yieldPoint() }
 
 // yieldPoint is where the delivery model applies invalidations to this CPU.
+// It is on every access, so it is one inlined test: det mode, something in
+// the inbox, or a parallel-mode deadline (a pending invalidation falling due,
+// or time to let other goroutines run) reached.
 func (c *CPU) yieldPoint() {
+	if c.det || c.inboxN.Load() != 0 || c.ctr.Cycles >= c.nextDue {
+		c.yieldSlow()
+	}
+}
+
+func (c *CPU) yieldSlow() {
 	if c.det {
 		c.thread.Yield()
 		if c.inboxN.Load() != 0 {
@@ -189,8 +203,14 @@ func (c *CPU) yieldPoint() {
 		}
 		return
 	}
-	c.thread.Yield()
-	if c.inboxN.Load() != 0 || c.ctr.Cycles >= c.nextDue {
-		c.deliverParallel()
+	if c.ctr.Cycles >= c.relaxAt {
+		c.thread.Relax()
+		c.relaxAt = c.ctr.Cycles + relaxCycles
 	}
+	c.deliverParallel()
 }
+
+// relaxCycles is how often, in its own cycles, a parallel-mode CPU lets
+// other goroutines run when there are more CPUs than host cores (see
+// sched.Thread.Relax).
+const relaxCycles = 2048

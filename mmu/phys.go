@@ -99,8 +99,13 @@ func (p *Phys) Gen(f uint64) uint32 { return atomic.LoadUint32(&p.gens[f]) }
 // Allocated reports whether frame f is allocated.
 func (p *Phys) Allocated(f uint64) bool { return p.Gen(f)&1 == 1 }
 
-// Words returns frame f's words; access them atomically while CPUs run.
+// Words returns frame f's words, or nil if there is no frame f (a walk
+// through a garbage descriptor then faults); access them atomically while
+// CPUs run.
 func (p *Phys) Words(f uint64) *[FrameWords]uint64 {
+	if f >= uint64(len(p.gens)) {
+		return nil
+	}
 	return (*[FrameWords]uint64)(p.data[f*FrameWords : (f+1)*FrameWords])
 }
 

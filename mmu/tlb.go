@@ -165,16 +165,19 @@ type tlb struct {
 	plru    []uint64   // PLRU: per set, stride words of heap-ordered tree bits (1 = victim is right)
 	index   []uint32   // fully associative, many ways: way+1 per slot, 0 = empty
 	clock   uint64     // LRU stamp source
-	rng     uint64     // splitmix64 state (random replacement)
-	setMask uint64
-	idxMask uint64
-	ways    int
-	n       int
-	stride  int // PLRU words per set
-	shift   uint8
-	repl    Replacement
-	geom    TLBGeometry
-	_       [64]byte
+	// PLRU with <= 64 ways: the tree bits on way w's path and the values a
+	// use of w gives them, so a use is one masked store.
+	pathMask, pathVal []uint64
+	rng               uint64 // splitmix64 state (random replacement)
+	setMask           uint64
+	idxMask           uint64
+	ways              int
+	n                 int
+	stride            int // PLRU words per set
+	shift             uint8
+	repl              Replacement
+	geom              TLBGeometry
+	_                 [64]byte
 }
 
 const tlbHashMul = 0x9E3779B97F4A7C15 // 2^64/phi: Fibonacci hashing spreads consecutive VPNs
@@ -199,6 +202,20 @@ func newTLB(g TLBGeometry, r Replacement, seed uint64) (*tlb, error) {
 	case ReplPLRU:
 		t.stride = (g.Ways + 63) / 64
 		t.plru = make([]uint64, g.Sets()*t.stride)
+		if g.Ways <= 64 { // the ways-1 tree bits fit one word: precompute each way's path
+			t.pathMask = make([]uint64, g.Ways)
+			t.pathVal = make([]uint64, g.Ways)
+			for w := range g.Ways {
+				for node := w + g.Ways - 1; node > 0; {
+					p := (node - 1) >> 1
+					t.pathMask[w] |= 1 << p
+					if node&1 != 0 { // left child: point the victim right
+						t.pathVal[w] |= 1 << p
+					}
+					node = p
+				}
+			}
+		}
 	}
 	// A hash index only pays off where a scan would touch many lines.
 	if g.Sets() == 1 && g.Ways > 8 {
@@ -242,12 +259,42 @@ func (t *tlb) find(tag uint64) int {
 
 // lookup returns the entry for tag and marks it used, or nil on a miss. The
 // pointer is valid until the next insert or invalidate. tag must be valid.
+//
+// It is the hottest code of the emulator, so it searches itself rather than
+// calling find, scans a set without an early exit (tags in a set are unique,
+// and a predictable loop beats a mispredicted branch), and does the LRU
+// update inline.
 func (t *tlb) lookup(tag uint64) *tlbEntry {
-	i := t.find(tag)
-	if i < 0 {
-		return nil
+	i := -1
+	if t.index != nil {
+		for h := tag * tlbHashMul >> (t.shift & 63); ; h = (h + 1) & t.idxMask {
+			v := t.index[h]
+			if v == 0 {
+				return nil
+			}
+			// Compare in the entry the caller reads anyway: one cache line.
+			if t.entries[v-1].tag == tag {
+				i = int(v - 1)
+				break
+			}
+		}
+	} else {
+		base := int(tag&t.setMask) * t.ways
+		for j, x := range t.tags[base : base+t.ways] {
+			if x == tag {
+				i = base + j
+			}
+		}
+		if i < 0 {
+			return nil
+		}
 	}
-	t.touch(i)
+	if t.repl == ReplLRU {
+		t.clock++
+		t.stamps[i] = t.clock
+	} else {
+		t.touch(i)
+	}
 	return &t.entries[i]
 }
 
@@ -259,6 +306,11 @@ func (t *tlb) touch(i int) {
 		t.stamps[i] = t.clock
 	case ReplPLRU:
 		w := i & (t.ways - 1)
+		if t.pathMask != nil {
+			p := &t.plru[i/t.ways]
+			*p = *p&^t.pathMask[w] | t.pathVal[w]
+			return
+		}
 		set := t.plru[i/t.ways*t.stride:]
 		// Point every node on the root-to-leaf path away from w.
 		for node := w + t.ways - 1; node > 0; {

@@ -285,6 +285,19 @@ func (t *Thread) Block(what string, ready func() bool) {
 	}
 }
 
+// Relax lets other goroutines run if there are more threads than host Ps
+// (Parallel mode): callers that do not pass through Yield on their hot path
+// call it every so often instead.
+func (t *Thread) Relax() {
+	if t.s.oversubscribed {
+		runtime.Gosched()
+	}
+}
+
+// Oversubscribed reports whether there are more Parallel-mode threads than
+// host Ps, so that threads must Relax for one another.
+func (s *Scheduler) Oversubscribed() bool { return s.oversubscribed }
+
 // Wake tells a blocked thread that its ready function may have become true.
 func (t *Thread) Wake() {
 	if t.s.det {
