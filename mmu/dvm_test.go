@@ -239,9 +239,11 @@ func TestDSBWithBlockedTarget(t *testing.T) {
 // The same seed gives identical counters and schedule; different seeds give
 // different schedules.
 func TestDeterminism(t *testing.T) {
-	run := func(seed uint64) (Counters, string) {
+	var lastTrace *sched.Trace
+	run := func(seed uint64, replay *sched.Trace) (Counters, string) {
 		m := newMachine(t, 4, sched.Det, seed, func(c *Config) {
 			c.Sched.Record = true
+			c.Sched.Replay = replay
 			c.Sched.ChangeEvery = 20
 			c.L1 = TLBGeometry{Entries: 8, Ways: 8}
 			c.L2 = TLBGeometry{Entries: 32, Ways: 4}
@@ -263,16 +265,22 @@ func TestDeterminism(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		return m.Counters(), fmt.Sprint(m.Scheduler().Trace().Events)
+		lastTrace = m.Scheduler().Trace()
+		return m.Counters(), fmt.Sprint(lastTrace.Events)
 	}
 	traces := map[string]bool{}
 	for seed := uint64(0); seed < 10; seed++ {
-		c1, t1 := run(seed)
-		c2, t2 := run(seed)
+		c1, t1 := run(seed, nil)
+		c2, t2 := run(seed, nil)
 		if c1 != c2 || t1 != t2 {
 			t.Fatalf("seed %d: two runs differ:\n%+v\n%+v", seed, c1, c2)
 		}
 		traces[t1] = true
+		// The recorded choices replay the run without the seed.
+		c3, _ := run(seed+1000, lastTrace)
+		if c3 != c1 {
+			t.Fatalf("seed %d: replayed trace gave different counters:\n%+v\n%+v", seed, c1, c3)
+		}
 	}
 	if len(traces) < 9 {
 		t.Fatalf("10 seeds gave %d distinct schedules", len(traces))
