@@ -18,6 +18,13 @@
 //     applied on every target, and does nothing for invalidations issued by
 //     other CPUs ("the execution of a DSB by a different observer does not
 //     have this effect").
+//   - No access is in flight when an invalidation is applied: a CPU applies
+//     invalidations only at its yield points, between accesses, and an access
+//     (lookup, walk, fill, data) runs whole. So an acknowledged invalidation
+//     leaves no access that began with the old translation, which is what
+//     gem5 waits for before a DSB completes; a walk that read a descriptor
+//     before the kernel cleared it can still fill the old translation, and
+//     the invalidation that follows removes it.
 //   - Only the owning CPU mutates its TLBs: the issuer posts to the target's
 //     inbox and kicks it; the target applies what is addressed to it at its
 //     yield points or, when it is blocked or finished, in its service work.
