@@ -295,3 +295,40 @@ func BenchmarkYield(b *testing.B) {
 		})
 	}
 }
+
+func TestRWMutex(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.String(), func(t *testing.T) {
+			for seed := uint64(0); seed < 20; seed++ {
+				s := newSched(t, Config{Mode: m, Threads: 6, Seed: seed, ChangeEvery: 5})
+				var rw RWMutex
+				var readers, writers atomic.Int32
+				err := s.Run(func(th *Thread) {
+					for i := 0; i < 30; i++ {
+						if th.ID()%3 == 0 {
+							rw.Lock(th)
+							if writers.Add(1) != 1 || readers.Load() != 0 {
+								t.Error("writer not alone")
+							}
+							th.Yield()
+							writers.Add(-1)
+							rw.Unlock(th)
+						} else {
+							rw.RLock(th)
+							readers.Add(1)
+							if writers.Load() != 0 {
+								t.Error("reader beside a writer")
+							}
+							th.Yield()
+							readers.Add(-1)
+							rw.RUnlock(th)
+						}
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,178 @@
+// Package bench runs configurations of the emulator and reports them: a
+// run's configuration is one value that travels in its result, so every
+// result says how to reproduce it (configuration, seed, scheduler, version).
+package bench
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/mmubench/mmubench/mm"
+	"github.com/mmubench/mmubench/mmu"
+	"github.com/mmubench/mmubench/policy"
+	"github.com/mmubench/mmubench/reclaim"
+	"github.com/mmubench/mmubench/sched"
+	"github.com/mmubench/mmubench/workloads"
+)
+
+// Config is one run.
+type Config struct {
+	Workload string     `json:"workload"`
+	Policy   string     `json:"policy"`
+	Nested   string     `json:"nested"`
+	Rounds   int        `json:"rounds"` // workload length; 0 = its default
+	Machine  mmu.Config `json:"machine"`
+}
+
+// DefaultConfig is the defaults of `mmubench run`.
+func DefaultConfig() Config {
+	m := mmu.DefaultConfig()
+	m.Sched = sched.Config{Mode: sched.Det, Seed: 1}
+	return Config{Workload: "reclaim-mprotect", Policy: "flush-mm", Nested: "fullmm", Machine: m}
+}
+
+// Result is what one run measured.
+type Result struct {
+	Config  Config       `json:"config"`
+	Version string       `json:"version"`
+	Rounds  int          `json:"rounds"`
+	Total   mmu.Counters `json:"counters"`
+	// Kernel counts kernel events (mm.Stats) by name.
+	Kernel     map[string]uint64            `json:"kernel"`
+	Violations [mm.NumViolationKinds]uint64 `json:"violations"`
+	First      *mm.Event                    `json:"first_violation,omitempty"`
+	Steps      uint64                       `json:"det_steps"`
+	WallNs     int64                        `json:"wall_ns"`
+	Errors     []string                     `json:"errors,omitempty"`
+	firsts     [mm.NumViolationKinds]*mm.Event
+}
+
+// ViolationCount is the number of violations of every kind.
+func (r *Result) ViolationCount() uint64 {
+	var n uint64
+	for _, v := range r.Violations {
+		n += v
+	}
+	return n
+}
+
+// MissRate is walks per access.
+func (r *Result) MissRate() float64 {
+	if r.Total.Accesses == 0 {
+		return 0
+	}
+	return float64(r.Total.Walks) / float64(r.Total.Accesses)
+}
+
+// Version is the module version and VCS revision of this binary.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += "+" + s.Value[:12]
+		}
+		if s.Key == "vcs.modified" && s.Value == "true" {
+			v += "-dirty"
+		}
+	}
+	return v
+}
+
+// Validate checks the configuration without running it.
+func (c *Config) Validate() (*workloads.Workload, error) {
+	w, err := workloads.Get(c.Workload)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := policy.Batch(c.Policy); err != nil {
+		return nil, err
+	}
+	if _, err := policy.Nested(c.Nested); err != nil {
+		return nil, err
+	}
+	if c.Rounds < 0 {
+		return nil, fmt.Errorf("negative length %d", c.Rounds)
+	}
+	if c.Machine.CPUs < w.MinCPUs {
+		return nil, fmt.Errorf("workload %s needs at least %d CPUs, got %d", w.Name, w.MinCPUs, c.Machine.CPUs)
+	}
+	if err := c.Machine.Validate(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Run runs one configuration.
+func Run(cfg Config) (*Result, error) {
+	w, err := cfg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	batch, _ := policy.Batch(cfg.Policy)
+	nested, _ := policy.Nested(cfg.Nested)
+	m, err := mmu.NewMachine(cfg.Machine)
+	if err != nil {
+		return nil, err
+	}
+	k, err := mm.New(m, mm.Config{Batch: batch, Nested: nested})
+	if err != nil {
+		return nil, err
+	}
+	env := &workloads.Env{Kernel: k, Reclaim: reclaim.New(k, reclaim.Config{}), Machine: m, Rounds: cfg.Rounds}
+	if env.Rounds == 0 {
+		env.Rounds = w.Rounds
+	}
+	body, err := w.Setup(env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", w.Name, err)
+	}
+	start := time.Now()
+	runErr := m.Run(body)
+	res := &Result{
+		Config:  cfg,
+		Version: Version(),
+		Rounds:  env.Rounds,
+		Total:   m.Counters(),
+		Kernel:  kernelStats(&k.Stats),
+		Steps:   m.Scheduler().Steps(),
+		WallNs:  time.Since(start).Nanoseconds(),
+		Errors:  env.Errors(),
+	}
+	o := k.Oracle()
+	for v := mm.ViolationKind(0); v < mm.NumViolationKinds; v++ {
+		res.Violations[v] = o.Count(v)
+		res.firsts[v] = o.First(v)
+	}
+	res.First = o.FirstAny()
+	if runErr != nil {
+		res.Errors = append(res.Errors, runErr.Error())
+	}
+	return res, nil
+}
+
+func kernelStats(s *mm.Stats) map[string]uint64 {
+	return map[string]uint64{
+		"flush_mm":              s.FlushMM.Load(),
+		"range_flushes":         s.RangeFlushes.Load(),
+		"range_fallbacks":       s.RangeFallbacks.Load(),
+		"batched_pending":       s.BatchedPending.Load(),
+		"nested_flushes":        s.NestedFlushes.Load(),
+		"faults":                s.Faults.Load(),
+		"segv":                  s.Segv.Load(),
+		"swap_ins":              s.SwapIns.Load(),
+		"scanned":               s.Scanned.Load(),
+		"unmapped":              s.Unmapped.Load(),
+		"written_back":          s.WrittenBack.Load(),
+		"discarded":             s.Discarded.Load(),
+		"redirtied":             s.Redirtied.Load(),
+		"syscalls":              s.Syscalls.Load(),
+		"pages_zapped":          s.PagesZapped.Load(),
+		"pages_lazyfreed":       s.PagesLazyfreed.Load(),
+		"pages_write_protected": s.PagesWriteProtected.Load(),
+	}
+}

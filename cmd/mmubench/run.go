@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/mmubench/mmubench/bench"
+	"github.com/mmubench/mmubench/sched"
+)
+
+// cmdRun is `mmubench run`: one configuration over seeds N..N+K-1, a
+// result row per seed.
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	cfg := bench.DefaultConfig()
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Workload, "workload", cfg.Workload, "workload to run (see the README for the list)")
+	fs.StringVar(&cfg.Policy, "policy", cfg.Policy, "batched-unmap flush policy: no-batch, dsb-only, flush-mm, range")
+	fs.StringVar(&cfg.Nested, "nested", cfg.Nested, "nested-gather policy: none, range, fullmm")
+	fs.IntVar(&cfg.Machine.CPUs, "cpus", cfg.Machine.CPUs, "emulated CPUs")
+	schedName := fs.String("sched", "det", "scheduler: det or parallel")
+	seed := fs.Uint64("seed", 1, "first seed")
+	runs := fs.Int("runs", 1, "number of seeds to run: seed .. seed+runs-1")
+	fs.IntVar(&cfg.Rounds, "rounds", 0, "workload length in rounds (0 = the workload's default)")
+	format := fs.String("format", "table", "output format: table, csv, json")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	mode, err := sched.ParseMode(*schedName)
+	if err != nil {
+		return usageError{err}
+	}
+	cfg.Machine.Sched.Mode = mode
+	if *runs < 1 {
+		return usageError{fmt.Errorf("--runs %d: must be at least 1", *runs)}
+	}
+	if _, err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	out, err := bench.NewWriter(stdout, *format)
+	if err != nil {
+		return usageError{err}
+	}
+	for i := 0; i < *runs; i++ {
+		c := cfg
+		c.Machine.Sched.Seed = *seed + uint64(i)
+		res, err := bench.Run(c)
+		if err != nil {
+			return err
+		}
+		if err := out.Write(res); err != nil {
+			return err
+		}
+	}
+	return out.Close()
+}

@@ -1,0 +1,93 @@
+package mm
+
+import "github.com/mmubench/mmubench/pagetable"
+
+// The encoding of mm->tlb_flush_batched (mm/rmap.c): pending batched
+// flushes in bits 0-14, flushed ones from bit 16.
+const (
+	TLBFlushBatchFlushedShift = 16
+	TLBFlushBatchPendingMask  = 1<<(TLBFlushBatchFlushedShift-1) - 1
+	TLBFlushBatchPendingLarge = TLBFlushBatchPendingMask / 2
+)
+
+// setTLBUBCFlushPending records a deferred flush of va after try_to_unmap
+// cleared its PTE (set_tlb_ubc_flush_pending): the policy issues (or
+// records) the invalidation, the task's batch needs a flush, and the mm's
+// pending count goes up — reset to 1 pending, 0 flushed when it grows large,
+// so that pending never catches up with flushed by wrapping.
+func (t *Task) setTLBUBCFlushPending(mm *MM, pteval pagetable.PTE, va uint64) {
+	if !pteval.Valid() { // !pte_accessible: no TLB can hold it
+		return
+	}
+	t.k.batch.AddPending(t, mm, va)
+	t.UBC.FlushRequired = true
+	IncTLBFlushBatched(&mm.tlbFlushBatched)
+	// A dirty PTE may be cached writable: writeback must flush first.
+	if pteval.Dirty() {
+		t.UBC.Writable = true
+	}
+}
+
+// atomicInt32 is the part of atomic.Int32 the counter encoding needs.
+type atomicInt32 interface {
+	Load() int32
+	Add(int32) int32
+	CompareAndSwap(old, new int32) bool
+}
+
+// IncTLBFlushBatched raises the pending count of a tlb_flush_batched word,
+// resetting it to pending=1, flushed=0 once pending passes
+// TLBFlushBatchPendingLarge.
+func IncTLBFlushBatched(v atomicInt32) {
+	for {
+		batch := v.Load()
+		if batch&TLBFlushBatchPendingMask > TLBFlushBatchPendingLarge {
+			if v.CompareAndSwap(batch, 1) {
+				return
+			}
+			continue
+		}
+		v.Add(1)
+		return
+	}
+}
+
+// BatchedPending reports the pending and flushed counts of a
+// tlb_flush_batched word.
+func BatchedPending(batch int32) (pending, flushed int32) {
+	return batch & TLBFlushBatchPendingMask, batch >> TLBFlushBatchFlushedShift
+}
+
+// FlushTLBBatchedPending makes sure no TLB entry that a pending reclaim
+// batch has yet to flush can still be used for mm (flush_tlb_batched_pending).
+// Callers hold a PTL of mm; if pending != flushed the policy flushes and the
+// flushed count catches up — unless a new batch arrived meanwhile, whose
+// flush must not be lost.
+func (t *Task) FlushTLBBatchedPending(mm *MM) {
+	batch := mm.tlbFlushBatched.Load()
+	pending, flushed := BatchedPending(batch)
+	if pending == flushed {
+		return
+	}
+	t.k.Stats.BatchedPending.Add(1)
+	t.k.batch.FlushPending(t, mm)
+	mm.tlbFlushBatched.CompareAndSwap(batch, pending|pending<<TLBFlushBatchFlushedShift)
+}
+
+// TryToUnmapFlush ends the task's reclaim batch (try_to_unmap_flush).
+func (t *Task) TryToUnmapFlush() {
+	if !t.UBC.FlushRequired {
+		return
+	}
+	t.k.batch.Flush(t)
+	t.UBC.FlushRequired, t.UBC.Writable = false, false
+}
+
+// TryToUnmapFlushDirty ends the batch if a dirty PTE was unmapped in it
+// (try_to_unmap_flush_dirty): reclaim calls it before writing a page back,
+// so that no CPU can still dirty the page during writeback.
+func (t *Task) TryToUnmapFlushDirty() {
+	if t.UBC.Writable {
+		t.TryToUnmapFlush()
+	}
+}

@@ -1,0 +1,208 @@
+package mm
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	gsync "gvisor.dev/gvisor/pkg/sync"
+
+	"github.com/mmubench/mmubench/pagetable"
+	"github.com/mmubench/mmubench/sched"
+)
+
+// Prot is a mapping's protection (PROT_*).
+type Prot uint8
+
+const (
+	ProtNone  Prot = 0
+	ProtRead  Prot = 1 << 0
+	ProtWrite Prot = 1 << 1
+)
+
+func (p Prot) String() string {
+	switch p {
+	case ProtNone:
+		return "PROT_NONE"
+	case ProtRead:
+		return "PROT_READ"
+	case ProtRead | ProtWrite:
+		return "PROT_READ|PROT_WRITE"
+	}
+	return fmt.Sprintf("prot(%d)", uint8(p))
+}
+
+// Errors returned by system calls (errno).
+var (
+	ErrInval = errors.New("EINVAL")
+	ErrNoMem = errors.New("ENOMEM")
+)
+
+// VMA is one mapping (struct vm_area_struct): anonymous memory, private or
+// shared.
+type VMA struct {
+	Start, End uint64
+	Prot       Prot
+	Shared     bool
+}
+
+func (v *VMA) allows(write bool) bool {
+	if write {
+		return v.Prot&ProtWrite != 0
+	}
+	return v.Prot&ProtRead != 0
+}
+
+// MM is one address space (struct mm_struct).
+type MM struct {
+	k      *Kernel
+	asid   uint16
+	tables *pagetable.Tables
+
+	mmapLock sched.RWMutex // mmap_lock: VMAs; read for faults and madvise, write for mmap/munmap/mprotect
+	rmapLock sched.RWMutex // anon_vma lock: rmap walks (read) against page-table freeing (write)
+	vmas     []*VMA        // sorted, disjoint; under mmapLock
+	nextMap  uint64
+
+	ptlMu gsync.Mutex
+	ptls  map[uint64]*sched.Mutex // split PTLs by level-3 table frame
+
+	// tlbFlushBatched is mm->tlb_flush_batched: bits 0-14 count pending
+	// batched flushes, bits 16-30 flushed ones.
+	tlbFlushBatched atomic.Int32
+	// tlbFlushPending is mm->tlb_flush_pending: live mmu_gathers.
+	tlbFlushPending atomic.Int32
+
+	// Pending is the VA set that pending batches cover, for policies that
+	// flush only that (the range policy).
+	Pending PendingRange
+
+	shadow shadow // the oracle's view of what the program may see
+}
+
+// mmapBase is where Mmap places mappings (2 MiB aligned, well inside 48 bits).
+const mmapBase = 0x10_0000_0000
+
+// NewMM creates an address space with a fresh ASID.
+func (k *Kernel) NewMM() (*MM, error) {
+	t, err := pagetable.New(k.phys)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.nextASID == 0 {
+		return nil, fmt.Errorf("mm: out of ASIDs")
+	}
+	mm := &MM{k: k, asid: k.nextASID, tables: t, nextMap: mmapBase, ptls: map[uint64]*sched.Mutex{}}
+	mm.mmapLock.Name = fmt.Sprintf("mmap_lock of asid %d", mm.asid)
+	mm.rmapLock.Name = fmt.Sprintf("anon_vma lock of asid %d", mm.asid)
+	k.nextASID++
+	k.mms = append(k.mms, mm)
+	return mm, nil
+}
+
+// ASID is the address space's ASID.
+func (mm *MM) ASID() uint16 { return mm.asid }
+
+// Tables returns the translation tables.
+func (mm *MM) Tables() *pagetable.Tables { return mm.tables }
+
+// TLBFlushBatched returns the raw mm->tlb_flush_batched word.
+func (mm *MM) TLBFlushBatched() int32 { return mm.tlbFlushBatched.Load() }
+
+// findVMA returns the VMA containing va (under mmapLock).
+func (mm *MM) findVMA(va uint64) *VMA {
+	i, found := slices.BinarySearchFunc(mm.vmas, va, func(v *VMA, va uint64) int {
+		switch {
+		case v.End <= va:
+			return -1
+		case v.Start > va:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		return nil
+	}
+	return mm.vmas[i]
+}
+
+// VMAs returns a copy of the mappings (for tests and reports).
+func (mm *MM) VMAs() []VMA {
+	out := make([]VMA, len(mm.vmas))
+	for i, v := range mm.vmas {
+		out[i] = *v
+	}
+	return out
+}
+
+// ptl returns the split page-table lock of the level-3 table holding slot
+// s (pte_lockptr).
+func (mm *MM) ptl(table uint64) *sched.Mutex {
+	mm.ptlMu.Lock()
+	defer mm.ptlMu.Unlock()
+	l := mm.ptls[table]
+	if l == nil {
+		l = &sched.Mutex{Name: fmt.Sprintf("PTL of table %#x (asid %d)", table, mm.asid)}
+		mm.ptls[table] = l
+	}
+	return l
+}
+
+func (mm *MM) dropPTL(table uint64) {
+	mm.ptlMu.Lock()
+	delete(mm.ptls, table)
+	mm.ptlMu.Unlock()
+}
+
+// MaxDVMOps is arm64's MAX_DVM_OPS for a 4K granule: a range flush of this
+// many pages or more becomes flush_tlb_mm.
+const MaxDVMOps = 512
+
+// PendingRange records, per mm, the pages that pending reclaim batches
+// cover, for policies that flush only those (the range policy). A page is
+// added before the mm's pending count is raised, so a flusher that saw the
+// count sees the page; it is removed only when the batch that added it has
+// completed (the reclaimer's own DSB), never by a flusher, so that a second
+// flusher cannot find the set empty while the first one's TLBIs are still
+// in flight.
+type PendingRange struct {
+	mu    gsync.Mutex
+	pages map[uint64]int // va -> number of pending batches covering it
+}
+
+// Add records va for one more pending batch.
+func (r *PendingRange) Add(va uint64) {
+	r.mu.Lock()
+	if r.pages == nil {
+		r.pages = map[uint64]int{}
+	}
+	r.pages[va]++
+	r.mu.Unlock()
+}
+
+// Remove drops one batch's record of va once that batch completed.
+func (r *PendingRange) Remove(va uint64) {
+	r.mu.Lock()
+	if r.pages[va]--; r.pages[va] <= 0 {
+		delete(r.pages, va)
+	}
+	r.mu.Unlock()
+}
+
+// Snapshot returns the pages pending batches cover, in VA order, or
+// all=true once they reach MaxDVMOps (flush the whole mm instead).
+func (r *PendingRange) Snapshot() (pages []uint64, all bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pages) >= MaxDVMOps {
+		return nil, true
+	}
+	for va := range r.pages {
+		pages = append(pages, va)
+	}
+	slices.Sort(pages)
+	return pages, false
+}

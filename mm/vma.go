@@ -1,0 +1,221 @@
+package mm
+
+import (
+	"slices"
+
+	"github.com/mmubench/mmubench/pagetable"
+)
+
+func pageAligned(va, length uint64) bool {
+	return va&(pagetable.PageSize-1) == 0 && length != 0 && length&(pagetable.PageSize-1) == 0 && va+length > va && va+length <= pagetable.MaxVA
+}
+
+// Mmap creates an anonymous mapping of length bytes (mmap with
+// MAP_ANONYMOUS and MAP_PRIVATE or MAP_SHARED) and returns its address.
+// Mappings are placed 2 MiB apart from each other.
+func (t *Task) Mmap(length uint64, prot Prot, shared bool) (uint64, error) {
+	t.syscallEnter()
+	if length == 0 || length > 1<<40 || prot&^(ProtRead|ProtWrite) != 0 {
+		return 0, ErrInval
+	}
+	length = (length + pagetable.PageSize - 1) &^ (pagetable.PageSize - 1)
+	mm := t.mm
+	mm.mmapLock.Lock(t.th)
+	va := mm.nextMap
+	mm.nextMap = (va + length + 2<<20 - 1) &^ (2<<20 - 1)
+	mm.nextMap += 2 << 20 // a guard gap
+	mm.vmas = append(mm.vmas, &VMA{Start: va, End: va + length, Prot: prot, Shared: shared})
+	slices.SortFunc(mm.vmas, func(a, b *VMA) int { return int64Cmp(a.Start, b.Start) })
+	mm.mmapLock.Unlock(t.th)
+	t.k.syscallReturn(mm, va, va+length, prot)
+	return va, nil
+}
+
+// splitVMAs makes [start, end) a union of whole VMAs (split_vma) and
+// returns them; ok is false if part of the range is unmapped.
+func (mm *MM) splitVMAs(start, end uint64) (in []*VMA, ok bool) {
+	var out []*VMA
+	covered := start
+	for _, v := range mm.vmas {
+		if v.End <= start || v.Start >= end {
+			out = append(out, v)
+			continue
+		}
+		if v.Start > covered {
+			return nil, false
+		}
+		covered = max(covered, v.End)
+		if v.Start < start {
+			out = append(out, &VMA{Start: v.Start, End: start, Prot: v.Prot, Shared: v.Shared})
+		}
+		mid := &VMA{Start: max(v.Start, start), End: min(v.End, end), Prot: v.Prot, Shared: v.Shared}
+		out = append(out, mid)
+		in = append(in, mid)
+		if v.End > end {
+			out = append(out, &VMA{Start: end, End: v.End, Prot: v.Prot, Shared: v.Shared})
+		}
+	}
+	if covered < end {
+		return nil, false
+	}
+	mm.vmas = out
+	return in, true
+}
+
+// Mprotect changes the protection of [va, va+length) (mprotect →
+// change_protection → change_pte_range). Removing write makes present PTEs
+// read-only; PROT_NONE makes them invalid to the hardware. The TLB flush is
+// gathered and done before the call returns.
+func (t *Task) Mprotect(va, length uint64, prot Prot) error {
+	t.syscallEnter()
+	if !pageAligned(va, length) || prot&^(ProtRead|ProtWrite) != 0 {
+		return ErrInval
+	}
+	mm := t.mm
+	end := va + length
+	mm.mmapLock.Lock(t.th)
+	vmas, ok := mm.splitVMAs(va, end)
+	if !ok {
+		mm.mmapLock.Unlock(t.th)
+		return ErrNoMem
+	}
+	for _, v := range vmas {
+		if prot&^v.Prot != 0 {
+			// A grant may be used as soon as the PTEs change: a write
+			// racing with mprotect(PROT_WRITE) is allowed to succeed. So
+			// the oracle learns of it now, and of a removal at return.
+			t.k.syscallReturn(mm, v.Start, v.End, v.Prot|prot)
+		}
+		v.Prot = prot
+	}
+	g := t.tlbGatherMMU(mm, va, end)
+	mm.tables.LeafTables(va, end, func(lt pagetable.LeafTable, lo, hi int) bool {
+		t.changePTERange(g, lt, lo, hi, prot)
+		return true
+	})
+	g.tlbFinishMMU()
+	mm.mmapLock.Unlock(t.th)
+	t.k.syscallReturn(mm, va, end, prot)
+	return nil
+}
+
+// changePTERange applies prot to the present PTEs of one table
+// (change_pte_range), under its PTL, after flush_tlb_batched_pending.
+func (t *Task) changePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int, prot Prot) {
+	mm := t.mm
+	ptl := mm.ptl(lt.PFN)
+	ptl.Lock(t.th)
+	defer ptl.Unlock(t.th)
+	t.FlushTLBBatchedPending(mm)
+	for i := lo; i < hi; i++ {
+		s := lt.Slot(i)
+		old := s.Load()
+		if !present(old) {
+			continue // a non-present PTE: nothing to change, nothing to flush
+		}
+		va := lt.Base + uint64(i)<<pagetable.PageShift
+		t.cpu.Yield()
+		old = s.Swap(0) // ptep_modify_prot_start: no hardware update is lost
+		pfn := old.PFN()
+		hwDirty := old.Valid() && old.HWDirty() || old&pagetable.PTEDirty != 0
+		var next pagetable.PTE
+		switch {
+		case prot == ProtNone:
+			next = pagetable.NewPage(pfn, userPage)&^pagetable.PTEValid | pteProtNone
+		case prot&ProtWrite != 0:
+			// can_change_pte_writable: exclusive anonymous pages regain write.
+			next = pagetable.NewPage(pfn, userPage).MkWrite()
+		default:
+			next = pagetable.NewPage(pfn, userPage)
+		}
+		if hwDirty {
+			next |= pagetable.PTEDirty // keep the dirty state (pte_wrprotect saves HW dirty as SW dirty)
+			if next.Write() {
+				next = next.MkDirty()
+			}
+		}
+		s.Store(next)
+		t.k.Stats.PagesWriteProtected.Add(1)
+		if old.Valid() {
+			g.removeTLBEntry(va) // tlb_flush_pte_range
+		}
+	}
+}
+
+// Munmap removes [va, va+length) (munmap → unmap_region: zap the PTEs,
+// flush, free the pages and the page tables that became empty).
+func (t *Task) Munmap(va, length uint64) error {
+	t.syscallEnter()
+	if !pageAligned(va, length) {
+		return ErrInval
+	}
+	mm := t.mm
+	end := va + length
+	mm.mmapLock.Lock(t.th)
+	out := mm.vmas[:0:0]
+	for _, v := range mm.vmas {
+		switch {
+		case v.End <= va || v.Start >= end:
+			out = append(out, v)
+		default:
+			if v.Start < va {
+				out = append(out, &VMA{Start: v.Start, End: va, Prot: v.Prot, Shared: v.Shared})
+			}
+			if v.End > end {
+				out = append(out, &VMA{Start: end, End: v.End, Prot: v.Prot, Shared: v.Shared})
+			}
+		}
+	}
+	mm.vmas = out
+	g := t.tlbGatherMMU(mm, va, end)
+	t.zapRange(g, va, end)
+	// free_pgtables: unlink empty tables under the rmap lock, so that no
+	// rmap walk is inside them; free them after the flush.
+	mm.rmapLock.Lock(t.th)
+	mm.tables.FreeEmpty(va, end, func(pfn uint64, level int) {
+		if level == pagetable.Levels-1 {
+			mm.dropPTL(pfn)
+		}
+		g.removeTable(pfn)
+	})
+	mm.rmapLock.Unlock(t.th)
+	g.tlbFinishMMU()
+	mm.mmapLock.Unlock(t.th)
+	t.k.syscallReturn(mm, va, end, ProtNone)
+	return nil
+}
+
+// zapRange clears every PTE in [start, end) (unmap_page_range →
+// zap_pte_range), table by table under the PTL, after
+// flush_tlb_batched_pending. Frames are dropped after the gather's flush.
+func (t *Task) zapRange(g *MMUGather, start, end uint64) {
+	mm := g.mm
+	mm.tables.LeafTables(start, end, func(lt pagetable.LeafTable, lo, hi int) bool {
+		ptl := mm.ptl(lt.PFN)
+		ptl.Lock(t.th)
+		t.FlushTLBBatchedPending(mm)
+		for i := lo; i < hi; i++ {
+			s := lt.Slot(i)
+			if s.Load() == 0 {
+				continue
+			}
+			va := lt.Base + uint64(i)<<pagetable.PageShift
+			t.cpu.Yield()
+			old := s.Swap(0) // ptep_get_and_clear_full
+			t.k.noteZap(mm, va)
+			t.k.Stats.PagesZapped.Add(1)
+			switch {
+			case isSwapPTE(old):
+				t.k.swapEntryFree(swapSlot(old))
+			case present(old):
+				if old.Valid() {
+					g.removeTLBEntry(va)
+				}
+				t.k.folios[old.PFN()].unmapRmap()
+				g.removePage(old.PFN())
+			}
+		}
+		ptl.Unlock(t.th)
+		return true
+	})
+}

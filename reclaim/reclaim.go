@@ -1,0 +1,261 @@
+// Package reclaim is page reclaim for the emulated kernel: LRU lists
+// (inactive, active, lazy-free), shrink_folio_list with TTU_BATCH_FLUSH,
+// writeback to swap after try_to_unmap_flush_dirty, discard of clean
+// lazy-free folios, the MADV_PAGEOUT path (reclaim_pages) and a background
+// reclaimer (kswapd) woken by a free-memory watermark.
+//
+// A folio taken off a list for reclaim is isolated: reclaim holds a
+// reference to it, so a concurrent munmap cannot free the frame under it,
+// and frees it (drops the reference) only after the batch's TLB flush.
+//
+// Lock order: Reclaim.mu is a leaf lock; shrinking runs without it, taking
+// the mm's rmap lock and PTLs (never the mmap lock).
+package reclaim
+
+import (
+	"container/list"
+	"sync/atomic"
+
+	gsync "gvisor.dev/gvisor/pkg/sync"
+
+	"github.com/mmubench/mmubench/mm"
+	"github.com/mmubench/mmubench/sched"
+)
+
+// SwapClusterMax is how many folios one shrink pass takes (SWAP_CLUSTER_MAX).
+const SwapClusterMax = 32
+
+// Config configures reclaim.
+type Config struct {
+	// Low and High are the free-frame watermarks: kswapd wakes below Low
+	// and reclaims until High. 0 picks 1/64 and 1/32 of memory.
+	Low, High int
+}
+
+type lru int
+
+const (
+	inactive lru = iota
+	active
+	lazyfree
+	numLRU
+)
+
+// Reclaim is the reclaim of one kernel; it implements mm.Reclaimer.
+type Reclaim struct {
+	k         *mm.Kernel
+	low, high int
+
+	mu    gsync.Mutex
+	lists [numLRU]list.List
+	where map[uint64]*list.Element // pfn -> element, for folios on a list
+	on    map[uint64]lru
+
+	wake    sched.WaitQueue
+	pending atomic.Bool // kswapd has been woken
+	stopped atomic.Bool
+}
+
+// New builds reclaim for k and installs it as k's reclaimer.
+func New(k *mm.Kernel, cfg Config) *Reclaim {
+	frames := k.Machine().Phys().Frames()
+	if cfg.Low <= 0 {
+		cfg.Low = max(frames/64, 4)
+	}
+	if cfg.High <= cfg.Low {
+		cfg.High = max(frames/32, cfg.Low+SwapClusterMax)
+	}
+	r := &Reclaim{k: k, low: cfg.Low, high: cfg.High, where: map[uint64]*list.Element{}, on: map[uint64]lru{}}
+	k.SetReclaim(r)
+	return r
+}
+
+func (r *Reclaim) add(pfn uint64, l lru) {
+	r.mu.Lock()
+	r.removeLocked(pfn)
+	r.where[pfn] = r.lists[l].PushFront(pfn)
+	r.on[pfn] = l
+	r.mu.Unlock()
+}
+
+func (r *Reclaim) removeLocked(pfn uint64) {
+	if e := r.where[pfn]; e != nil {
+		r.lists[r.on[pfn]].Remove(e)
+		delete(r.where, pfn)
+		delete(r.on, pfn)
+	}
+}
+
+// FolioAddLRU implements mm.Reclaimer (folio_add_lru).
+func (r *Reclaim) FolioAddLRU(pfn uint64) { r.add(pfn, inactive) }
+
+// FolioDelLRU implements mm.Reclaimer.
+func (r *Reclaim) FolioDelLRU(pfn uint64) {
+	r.mu.Lock()
+	r.removeLocked(pfn)
+	r.mu.Unlock()
+}
+
+// FolioMarkLazyfree implements mm.Reclaimer (folio_mark_lazyfree: Linux
+// moves the folio to the inactive file list, reclaimed first).
+func (r *Reclaim) FolioMarkLazyfree(pfn uint64) {
+	r.mu.Lock()
+	_, listed := r.where[pfn]
+	r.mu.Unlock()
+	if listed { // an isolated folio stays isolated
+		r.add(pfn, lazyfree)
+	}
+}
+
+// Len is the number of folios on the LRU lists.
+func (r *Reclaim) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.where)
+}
+
+// isolate takes up to n folios off the lists' tails, lazy-free first, and
+// holds a reference to each (isolate_lru_folios). An empty inactive list is
+// refilled from the active one (shrink_active_list, without the rotation
+// heuristics).
+func (r *Reclaim) isolate(n int) []uint64 {
+	r.mu.Lock()
+	var out []uint64
+	for _, l := range []lru{lazyfree, inactive, active} {
+		for len(out) < n {
+			e := r.lists[l].Back()
+			if e == nil {
+				break
+			}
+			pfn := e.Value.(uint64)
+			r.removeLocked(pfn)
+			out = append(out, pfn)
+		}
+	}
+	r.mu.Unlock()
+	held := out[:0]
+	for _, pfn := range out {
+		if r.k.FolioGet(pfn) {
+			held = append(held, pfn)
+		}
+	}
+	return held
+}
+
+// ShrinkLRU reclaims up to n folios from the LRU on t, returning how many
+// frames it freed (shrink_inactive_list).
+func (r *Reclaim) ShrinkLRU(t *mm.Task, n int) int {
+	return r.ShrinkFolioList(t, r.isolate(n), false)
+}
+
+// ReclaimPages implements mm.Reclaimer: reclaim isolated folios on t
+// regardless of their referenced state (reclaim_pages, MADV_PAGEOUT).
+func (r *Reclaim) ReclaimPages(t *mm.Task, pfns []uint64) {
+	for len(pfns) > 0 {
+		n := min(len(pfns), SwapClusterMax)
+		for _, pfn := range pfns[:n] {
+			r.FolioDelLRU(pfn)
+		}
+		r.ShrinkFolioList(t, pfns[:n], true)
+		pfns = pfns[n:]
+	}
+}
+
+// ShrinkFolioList reclaims isolated folios on t (shrink_folio_list): each
+// is unmapped with TTU_BATCH_FLUSH; a swap-backed one is written to swap
+// after try_to_unmap_flush_dirty; a clean lazy-free one is discarded; a
+// referenced one (unless ignoreRefs) is activated. Frames are freed after
+// the batch's try_to_unmap_flush. It returns how many it freed.
+func (r *Reclaim) ShrinkFolioList(t *mm.Task, pfns []uint64, ignoreRefs bool) int {
+	k := r.k
+	var freed, keep []uint64
+	slots := map[uint64]int{}
+	for _, pfn := range pfns {
+		k.Stats.Scanned.Add(1)
+		if !ignoreRefs && t.FolioReferenced(pfn) {
+			r.putback(pfn, active)
+			continue
+		}
+		swapBacked := k.Folio(pfn).Flags()&mm.FolioSwapBacked != 0
+		slot := -1
+		if swapBacked {
+			s, err := k.AllocSwapSlot() // add_to_swap
+			if err != nil {
+				keep = append(keep, pfn)
+				continue
+			}
+			slot = s
+		}
+		if !t.TryToUnmap(pfn, slot, true) {
+			if slot >= 0 {
+				k.FreeSwapSlot(slot)
+			}
+			keep = append(keep, pfn)
+			continue
+		}
+		if swapBacked {
+			// add_to_swap left the folio dirty: no CPU may write it
+			// while it is written back.
+			t.TryToUnmapFlushDirty()
+			k.Pageout(t, pfn, slot)
+			slots[pfn] = slot
+		}
+		freed = append(freed, pfn)
+	}
+	t.TryToUnmapFlush()
+	for _, pfn := range freed {
+		if slot, ok := slots[pfn]; ok {
+			k.SwapCacheRelease(slot, pfn)
+		}
+		k.FolioPut(pfn)
+	}
+	for _, pfn := range keep {
+		r.putback(pfn, inactive)
+	}
+	return len(freed)
+}
+
+// putback returns an isolated folio to a list if it is still mapped, and
+// drops the isolation reference (folio_putback_lru).
+func (r *Reclaim) putback(pfn uint64, l lru) {
+	if m, _ := r.k.Folio(pfn).Mapping(); m != nil {
+		r.add(pfn, l)
+	}
+	r.k.FolioPut(pfn)
+}
+
+// WakeKswapd implements mm.Reclaimer (wakeup_kswapd).
+func (r *Reclaim) WakeKswapd() {
+	if r.k.FreeFrames() < r.low && !r.pending.Swap(true) {
+		r.wake.Notify()
+	}
+}
+
+// DirectReclaim implements mm.Reclaimer (try_to_free_pages).
+func (r *Reclaim) DirectReclaim(t *mm.Task) bool {
+	return r.ShrinkLRU(t, SwapClusterMax) > 0
+}
+
+// Kswapd is the body of the background reclaimer's task: it sleeps until
+// free memory falls below the low watermark, then reclaims batches until it
+// is above the high one. It returns after Stop.
+func (r *Reclaim) Kswapd(t *mm.Task) {
+	for {
+		r.wake.Wait(t.Thread(), "kswapd wake-up", func() bool { return r.pending.Load() || r.stopped.Load() })
+		if r.stopped.Load() {
+			return
+		}
+		for r.k.FreeFrames() < r.high && !r.stopped.Load() {
+			if r.ShrinkLRU(t, SwapClusterMax) == 0 {
+				break
+			}
+		}
+		r.pending.Store(false)
+	}
+}
+
+// Stop ends Kswapd.
+func (r *Reclaim) Stop() {
+	r.stopped.Store(true)
+	r.wake.Notify()
+}

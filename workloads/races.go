@@ -1,0 +1,273 @@
+package workloads
+
+import (
+	"sync/atomic"
+
+	"github.com/mmubench/mmubench/mm"
+	"github.com/mmubench/mmubench/mmu"
+	"github.com/mmubench/mmubench/sched"
+)
+
+func init() {
+	register(&Workload{
+		Name: "reclaim-mprotect",
+		Description: "seed 000's race: reclaim unmaps with a deferred flush while another CPU mprotects " +
+			"the page read-only and a third keeps writing through its cached translation",
+		MinCPUs: 3,
+		Rounds:  4,
+		Setup:   setupReclaimMprotect,
+	})
+	register(&Workload{
+		Name: "madvfree-race",
+		Description: "seed 001's race: two CPUs MADV_FREE the same range, one then writes through its " +
+			"stale writable entry, and reclaim discards the clean lazy-free pages",
+		MinCPUs: 2,
+		Rounds:  4,
+		Setup:   setupMadvFreeRace,
+	})
+	register(&Workload{
+		Name: "dontneed-race",
+		Description: "Nadav Amit's MADV_DONTNEED reproducer: a helper zaps N pages while the main thread " +
+			"zaps one of them and reads it back; a stale TLB entry shows the old value",
+		MinCPUs: 2,
+		Rounds:  4,
+		Setup:   setupDontneedRace,
+	})
+}
+
+// The writer's buffer: the first reclaimMprotectDirty pages are written
+// (dirty PTEs, cached writable: the race needs one), the rest only read
+// (clean PTEs, whose flushes reclaim really batches).
+const (
+	reclaimMprotectDirty = 16
+	reclaimMprotectClean = 64
+)
+
+// setupReclaimMprotect is seed 000's race, one trial per dirty page and
+// round. CPU0 (the writer) loops over its buffer, writing the dirty pages
+// and reading the clean ones. For each dirty page P, CPU2 (a kernel
+// reclaimer: kswapd having picked P) unmaps P with TTU_BATCH_FLUSH while
+// CPU1 calls mprotect(P, PROT_READ), waits for the writer to make a full
+// pass, and makes P writable again. A write to P that succeeds after the
+// mprotect returned is the race. Each round ends with the reclaimer
+// paging out the clean pages in batches.
+func setupReclaimMprotect(env *Env) (func(c *mmu.CPU), error) {
+	k := env.Kernel
+	space, err := k.NewMM()
+	if err != nil {
+		return nil, err
+	}
+	rounds := env.Rounds
+	writer := k.NewTask(env.Machine.CPU(0), space, "writer")
+	mprot := k.NewTask(env.Machine.CPU(1), space, "mprotect")
+	kswapd := k.NewTask(env.Machine.CPU(2), nil, "kswapd")
+	const pages = reclaimMprotectDirty + reclaimMprotectClean
+	trials := rounds * reclaimMprotectDirty
+	var buf uint64
+	var mapped, done latch
+	var passes atomic.Uint64
+	var passQ sched.WaitQueue
+	announced, protected := latches(trials), latches(trials)
+	pfnOf := func(va uint64) []uint64 {
+		if pte, ok := space.Tables().Lookup(va); ok && k.FolioGet(pte.PFN()) {
+			return []uint64{pte.PFN()}
+		}
+		return nil
+	}
+	return func(c *mmu.CPU) {
+		switch c.ID() {
+		case 0:
+			var err error
+			if buf, err = writer.Mmap(pages*page, mm.ProtRead|mm.ProtWrite, false); err != nil {
+				env.Fail("mmap: %v", err)
+				return
+			}
+			for i := uint64(0); i < pages; i++ {
+				if err := writer.Store(buf+i*page, i); err != nil {
+					env.Fail("populate: %v", err)
+				}
+			}
+			mapped.Set()
+			for n := uint64(1); !done.set.Load(); n++ {
+				for i := uint64(0); i < pages; i++ {
+					var err error
+					if i < reclaimMprotectDirty {
+						err = writer.Store(buf+i*page, n<<8|i)
+					} else {
+						_, err = writer.Load(buf + i*page)
+					}
+					if err != nil && !isSegv(err) {
+						env.Fail("writer: %v", err)
+						return
+					}
+				}
+				passes.Add(1)
+				passQ.Notify()
+			}
+		case 1:
+			mapped.Wait(mprot, "buffer mapped")
+			for n := 0; n < trials; n++ {
+				va := buf + uint64(n%reclaimMprotectDirty)*page
+				announced[n].Wait(mprot, "reclaim of the page")
+				if err := mprot.Mprotect(va, page, mm.ProtRead); err != nil {
+					env.Fail("mprotect: %v", err)
+				}
+				// Let the writer try the page at least once.
+				seen := passes.Load()
+				passQ.Wait(mprot.Thread(), "a writer pass", func() bool { return passes.Load() >= seen+1 })
+				if err := mprot.Mprotect(va, page, mm.ProtRead|mm.ProtWrite); err != nil {
+					env.Fail("mprotect: %v", err)
+				}
+				protected[n].Set()
+			}
+		case 2:
+			mapped.Wait(kswapd, "buffer mapped")
+			for n := 0; n < trials; n++ {
+				i := uint64(n % reclaimMprotectDirty)
+				pfns := pfnOf(buf + i*page)
+				announced[n].Set()
+				env.Reclaim.ReclaimPages(kswapd, pfns)
+				protected[n].Wait(kswapd, "mprotect of the page")
+				if i == reclaimMprotectDirty-1 { // end of a round: the clean pages, batched
+					var clean []uint64
+					for j := uint64(reclaimMprotectDirty); j < pages; j++ {
+						clean = append(clean, pfnOf(buf+j*page)...)
+					}
+					env.Reclaim.ReclaimPages(kswapd, clean)
+				}
+			}
+			done.Set()
+		}
+	}, nil
+}
+
+// madvFreePages is the range both CPUs MADV_FREE.
+const madvFreePages = 16
+
+// setupMadvFreeRace: CPU0 (W) dirties its pages, then MADV_FREEs them while
+// CPU1 does the same; W writes them again once its madvise returned, CPU1
+// then pages them out (discarding clean lazy-free pages), and W reads them
+// back. A write lost to the discard is the race.
+func setupMadvFreeRace(env *Env) (func(c *mmu.CPU), error) {
+	k := env.Kernel
+	space, err := k.NewMM()
+	if err != nil {
+		return nil, err
+	}
+	rounds := env.Rounds
+	w := k.NewTask(env.Machine.CPU(0), space, "writer")
+	other := k.NewTask(env.Machine.CPU(1), space, "madvise")
+	var buf uint64
+	var mapped latch
+	dirtied, rewritten, reclaimed := latches(rounds), latches(rounds), latches(rounds)
+	const length = madvFreePages * page
+	return func(c *mmu.CPU) {
+		switch c.ID() {
+		case 0:
+			var err error
+			if buf, err = w.Mmap(length, mm.ProtRead|mm.ProtWrite, false); err != nil {
+				env.Fail("mmap: %v", err)
+			}
+			mapped.Set()
+			for r := 0; r < rounds; r++ {
+				for i := uint64(0); i < madvFreePages; i++ {
+					if err := w.Store(buf+i*page, uint64(r)<<32|i); err != nil {
+						env.Fail("store: %v", err)
+					}
+				}
+				dirtied[r].Set()
+				if err := w.Madvise(buf, length, mm.MadvFree); err != nil {
+					env.Fail("madvise: %v", err)
+				}
+				for i := uint64(0); i < madvFreePages; i++ {
+					if err := w.Store(buf+i*page, uint64(r)<<32|1<<16|i); err != nil {
+						env.Fail("store: %v", err)
+					}
+				}
+				rewritten[r].Set()
+				reclaimed[r].Wait(w, "pageout")
+				for i := uint64(0); i < madvFreePages; i++ {
+					if _, err := w.Load(buf + i*page); err != nil { // the oracle checks the value
+						env.Fail("load: %v", err)
+					}
+				}
+			}
+		case 1:
+			mapped.Wait(other, "buffer mapped")
+			for r := 0; r < rounds; r++ {
+				dirtied[r].Wait(other, "pages dirtied")
+				if err := other.Madvise(buf, length, mm.MadvFree); err != nil {
+					env.Fail("madvise: %v", err)
+				}
+				rewritten[r].Wait(other, "pages rewritten")
+				if err := other.Madvise(buf, length, mm.MadvPageout); err != nil {
+					env.Fail("madvise: %v", err)
+				}
+				reclaimed[r].Set()
+			}
+		}
+	}, nil
+}
+
+// dontneedPages is how many pages the helper zaps.
+const dontneedPages = 64
+
+// setupDontneedRace is Nadav Amit's reproducer: the main thread (CPU0)
+// writes *p = 8, sets a flag, spins briefly, MADV_DONTNEEDs p's page and
+// reads *p; the helper (CPU1) waits for the flag and MADV_DONTNEEDs all N
+// pages. Reading 8 after the main thread's madvise returned means a stale
+// TLB entry survived: the page must read as zero.
+func setupDontneedRace(env *Env) (func(c *mmu.CPU), error) {
+	k := env.Kernel
+	space, err := k.NewMM()
+	if err != nil {
+		return nil, err
+	}
+	rounds := env.Rounds
+	main := k.NewTask(env.Machine.CPU(0), space, "main")
+	helper := k.NewTask(env.Machine.CPU(1), space, "helper")
+	var buf uint64
+	var mapped latch
+	flag, helped := latches(rounds), latches(rounds)
+	const length = dontneedPages * page
+	return func(c *mmu.CPU) {
+		switch c.ID() {
+		case 0:
+			var err error
+			if buf, err = main.Mmap(length, mm.ProtRead|mm.ProtWrite, false); err != nil {
+				env.Fail("mmap: %v", err)
+			}
+			mapped.Set()
+			for r := 0; r < rounds; r++ {
+				for i := uint64(dontneedPages - 1); ; i-- { // *p last, so its entry is fresh
+					if err := main.Store(buf+i*page, 8); err != nil {
+						env.Fail("store: %v", err)
+					}
+					if i == 0 {
+						break
+					}
+				}
+				flag[r].Set()
+				for i := 0; i < 8; i++ { // spin briefly
+					main.CPU().Yield()
+				}
+				if err := main.Madvise(buf, page, mm.MadvDontneed); err != nil {
+					env.Fail("madvise: %v", err)
+				}
+				if _, err := main.Load(buf); err != nil { // the oracle wants 0
+					env.Fail("load: %v", err)
+				}
+				helped[r].Wait(main, "helper's madvise")
+			}
+		case 1:
+			mapped.Wait(helper, "buffer mapped")
+			for r := 0; r < rounds; r++ {
+				flag[r].Wait(helper, "flag")
+				if err := helper.Madvise(buf, length, mm.MadvDontneed); err != nil {
+					env.Fail("madvise: %v", err)
+				}
+				helped[r].Set()
+			}
+		}
+	}, nil
+}
