@@ -126,5 +126,9 @@ func (t *tableWriter) Close() error {
 	if err := tw.Bulk(t.rows); err != nil {
 		return err
 	}
-	return tw.Render()
+	if err := tw.Render(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(t.w)
+	return err
 }

@@ -65,13 +65,17 @@ func (r *Result) MissRate() float64 {
 	return float64(r.Total.Walks) / float64(r.Total.Accesses)
 }
 
-// Version is the module version and VCS revision of this binary.
+// BaseVersion is mmubench's release; Version adds the VCS revision the
+// binary was built from, when the build recorded it.
+const BaseVersion = "0.1.0"
+
+// Version identifies the code that produced a result.
 func Version() string {
+	v := BaseVersion
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "devel"
+		return v
 	}
-	v := bi.Main.Version
 	for _, s := range bi.Settings {
 		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
 			v += "+" + s.Value[:12]

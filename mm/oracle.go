@@ -242,8 +242,7 @@ func (o *Oracle) checkProt(t *Task, va uint64, write bool, start uint64) {
 	if write {
 		kind = "store"
 	}
-	pfn, _ := t.mm.tables.Lookup(va)
-	o.report(ProtectionViolation, t.cpu, t.name, va, pfn.PFN(),
+	o.report(ProtectionViolation, t.cpu, t.name, va, t.frameOf(va),
 		fmt.Sprintf("%s succeeded at clock %d, after the mapping became %v at clock %d", kind, start, prot, since))
 }
 
@@ -289,8 +288,7 @@ func (o *Oracle) load(t *Task, va, got, start uint64) {
 	if want == nil || slices.Contains(want, got) {
 		return
 	}
-	pte, _ := t.mm.tables.Lookup(va)
-	o.report(LostWrite, t.cpu, t.name, va, pte.PFN(),
+	o.report(LostWrite, t.cpu, t.name, va, t.frameOf(va),
 		fmt.Sprintf("load at clock %d returned %#x, want %#x (%s)", start, got, want[0], why))
 }
 
@@ -311,4 +309,14 @@ func (k *Kernel) noteLazyfree(mm *MM, va uint64) {
 	s.mu.Lock()
 	s.page(va).lazyAt = now
 	s.mu.Unlock()
+}
+
+// frameOf names the frame an access at va just reached: the CPU's cached
+// translation, else the page table's.
+func (t *Task) frameOf(va uint64) uint64 {
+	if pfn, ok := t.cpu.Probe(va); ok {
+		return pfn
+	}
+	pte, _ := t.mm.tables.Lookup(va)
+	return pte.PFN()
 }

@@ -57,6 +57,23 @@ func (c *CPU) Translate(va uint64, write bool) (pfn uint64, f Fault) {
 	return e.pfn, FaultNone
 }
 
+// Probe returns the frame a cached translation of va leads to, without
+// counting an access or touching replacement state: the oracle uses it to
+// name the frame an access through a stale entry reached. Call it on the
+// CPU's own goroutine.
+func (c *CPU) Probe(va uint64) (uint64, bool) {
+	tag := leafTag(c.asid, va)
+	for _, t := range [...]*tlb{c.l1, c.l2} {
+		if t == nil {
+			continue
+		}
+		if i := t.find(tag); i >= 0 {
+			return t.entries[i].pfn, true
+		}
+	}
+	return 0, false
+}
+
 // translate is the hardware's address translation for one access.
 func (c *CPU) translate(va uint64, write bool) (*tlbEntry, Fault) {
 	c.ctr.Accesses++

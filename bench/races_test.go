@@ -1,0 +1,143 @@
+package bench
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mmubench/mmubench/sched"
+)
+
+func config(workload, pol, nested string, mode sched.Mode, seed uint64) Config {
+	c := DefaultConfig()
+	c.Workload, c.Policy, c.Nested = workload, pol, nested
+	c.Machine.Sched.Mode = mode
+	c.Machine.Sched.Seed = seed
+	return c
+}
+
+// seedsWithViolations runs seeds 1..n and counts those with violations.
+func seedsWithViolations(t *testing.T, workload, pol, nested string, mode sched.Mode, n int) int {
+	t.Helper()
+	bad := 0
+	for s := 1; s <= n; s++ {
+		r, err := Run(config(workload, pol, nested, mode, uint64(s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Errors) > 0 {
+			t.Fatalf("seed %d: %v", s, r.Errors)
+		}
+		if r.ViolationCount() > 0 {
+			bad++
+		}
+	}
+	return bad
+}
+
+// The races of both seed threads happen under the old policies and never
+// under the fixes (the full-size checks are in results/; these are small).
+func TestRaces(t *testing.T) {
+	for _, tc := range []struct {
+		workload, policy, nested string
+		mode                     sched.Mode
+		seeds                    int
+		wantRace                 bool
+	}{
+		{"reclaim-mprotect", "dsb-only", "fullmm", sched.Det, 20, true},
+		{"reclaim-mprotect", "flush-mm", "fullmm", sched.Det, 60, false},
+		{"reclaim-mprotect", "range", "fullmm", sched.Det, 60, false},
+		{"reclaim-mprotect", "no-batch", "fullmm", sched.Det, 60, false},
+		{"reclaim-mprotect", "dsb-only", "fullmm", sched.Parallel, 20, true},
+		{"reclaim-mprotect", "flush-mm", "fullmm", sched.Parallel, 30, false},
+		{"madvfree-race", "flush-mm", "none", sched.Det, 20, true},
+		{"madvfree-race", "flush-mm", "range", sched.Det, 60, false},
+		{"madvfree-race", "flush-mm", "fullmm", sched.Det, 60, false},
+		{"dontneed-race", "flush-mm", "none", sched.Det, 20, true},
+		{"dontneed-race", "flush-mm", "range", sched.Det, 60, false},
+		{"dontneed-race", "flush-mm", "fullmm", sched.Det, 60, false},
+	} {
+		name := tc.workload + "/" + tc.policy + "/" + tc.nested + "/" + tc.mode.String()
+		t.Run(name, func(t *testing.T) {
+			bad := seedsWithViolations(t, tc.workload, tc.policy, tc.nested, tc.mode, tc.seeds)
+			if tc.wantRace && bad == 0 {
+				t.Fatalf("no violation in %d seeds", tc.seeds)
+			}
+			if !tc.wantRace && bad > 0 {
+				t.Fatalf("violations in %d of %d seeds under a correct policy", bad, tc.seeds)
+			}
+		})
+	}
+}
+
+// The cost side of seed 000: flush-mm empties the writer's TLB (a higher
+// miss rate than range), and no-batch pays a DSB per unmapped page.
+func TestReclaimMprotectCost(t *testing.T) {
+	const seeds = 8
+	missRate := map[string][]float64{}
+	dsbs := map[string][]uint64{}
+	for _, p := range []string{"no-batch", "dsb-only", "flush-mm", "range"} {
+		for s := uint64(1); s <= seeds; s++ {
+			r, err := Run(config("reclaim-mprotect", p, "fullmm", sched.Det, s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			missRate[p] = append(missRate[p], r.MissRate())
+			dsbs[p] = append(dsbs[p], r.Total.DSBs)
+		}
+	}
+	med := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+	medU := func(v []uint64) uint64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+	if med(missRate["flush-mm"]) <= med(missRate["range"]) {
+		t.Errorf("median miss rate flush-mm %.3f <= range %.3f", med(missRate["flush-mm"]), med(missRate["range"]))
+	}
+	for _, p := range []string{"dsb-only", "flush-mm", "range"} {
+		if medU(dsbs["no-batch"]) <= medU(dsbs[p]) {
+			t.Errorf("median DSBs no-batch %d <= %s %d", medU(dsbs["no-batch"]), p, medU(dsbs[p]))
+		}
+	}
+	t.Logf("median miss rate: flush-mm %.3f range %.3f; median DSBs: no-batch %d dsb-only %d flush-mm %d range %d",
+		med(missRate["flush-mm"]), med(missRate["range"]), medU(dsbs["no-batch"]), medU(dsbs["dsb-only"]), medU(dsbs["flush-mm"]), medU(dsbs["range"]))
+}
+
+// A violation found in det mode replays: the same seed gives the same
+// first event and the same counters.
+func TestDetReplaysFirstViolation(t *testing.T) {
+	for _, c := range []Config{
+		config("reclaim-mprotect", "dsb-only", "fullmm", sched.Det, 7),
+		config("madvfree-race", "flush-mm", "none", sched.Det, 2),
+		config("dontneed-race", "flush-mm", "none", sched.Det, 3),
+	} {
+		a, err := Run(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Run(c)
+		if a.First == nil {
+			t.Fatalf("%s seed %d: no violation to replay", c.Workload, c.Machine.Sched.Seed)
+		}
+		if !reflect.DeepEqual(a.First, b.First) || a.Total != b.Total || a.Violations != b.Violations {
+			t.Fatalf("%s: two runs of one seed differ:\n%v\n%v", c.Workload, a.First, b.First)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Workload = "x" }, "unknown workload"},
+		{func(c *Config) { c.Policy = "x" }, "unknown policy"},
+		{func(c *Config) { c.Nested = "x" }, "unknown nested policy"},
+		{func(c *Config) { c.Machine.CPUs = 2 }, "needs at least 3 CPUs"},
+		{func(c *Config) { c.Rounds = -1 }, "negative length"},
+	} {
+		c := DefaultConfig()
+		tc.mod(&c)
+		if _, err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate() = %v, want %q", err, tc.want)
+		}
+	}
+}
