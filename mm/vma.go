@@ -31,6 +31,30 @@ func (t *Task) Mmap(length uint64, prot Prot, shared bool) (uint64, error) {
 	return va, nil
 }
 
+// MmapFixed creates an anonymous mapping at exactly [va, va+length)
+// (mmap with MAP_FIXED_NOREPLACE): EEXIST-like ErrInval if any of it is
+// already mapped. Trace replay uses it to map the addresses a trace touches.
+func (t *Task) MmapFixed(va, length uint64, prot Prot, shared bool) error {
+	t.syscallEnter()
+	if !pageAligned(va, length) || prot&^(ProtRead|ProtWrite) != 0 {
+		return ErrInval
+	}
+	mm := t.mm
+	end := va + length
+	mm.mmapLock.Lock(t.th)
+	for _, v := range mm.vmas {
+		if v.Start < end && va < v.End {
+			mm.mmapLock.Unlock(t.th)
+			return ErrInval
+		}
+	}
+	mm.vmas = append(mm.vmas, &VMA{Start: va, End: end, Prot: prot, Shared: shared})
+	slices.SortFunc(mm.vmas, func(a, b *VMA) int { return int64Cmp(a.Start, b.Start) })
+	mm.mmapLock.Unlock(t.th)
+	t.k.syscallReturn(mm, va, end, prot)
+	return nil
+}
+
 // splitVMAs makes [start, end) a union of whole VMAs (split_vma) and
 // returns them; ok is false if part of the range is unmapped.
 func (mm *MM) splitVMAs(start, end uint64) (in []*VMA, ok bool) {
