@@ -24,7 +24,14 @@ var CSVHeader = []string{
 	"rounds", "l1_entries", "l1_ways", "l2_entries", "l2_ways", "walk_cache", "replacement",
 	"dsb_wait_cycles", "entries_removed", "batched_pending", "nested_flushes", "det_steps",
 	"first_violation", "errors", "version",
+	// Workload figures, empty where a workload does not report them.
+	"cycles_per_iter", "hot_miss_rate", "post_flush_miss_rate",
+	// The workload's parameters.
+	"pages", "accesses_per_thread", "threads", "write_pct",
 }
+
+// metricColumns are the workload figures with a CSV column, in order.
+var metricColumns = []string{"cycles_per_iter", "hot_miss_rate", "post_flush_miss_rate"}
 
 // CSVRow renders r in CSVHeader's order.
 func (r *Result) CSVRow() []string {
@@ -42,7 +49,7 @@ func (r *Result) CSVRow() []string {
 		}
 		errs += e
 	}
-	return []string{
+	row := []string{
 		r.Config.Workload, r.Config.Policy, r.Config.Nested, strconv.Itoa(c.CPUs), c.Sched.Mode.String(), u(c.Sched.Seed),
 		u(t.Accesses), u(t.L1Hits), u(t.L1Misses), u(t.L2Hits), u(t.L2Misses), u(t.Walks),
 		strconv.FormatFloat(r.MissRate(), 'f', 6, 64),
@@ -54,6 +61,15 @@ func (r *Result) CSVRow() []string {
 		u(t.DSBWaitCycles), u(t.EntriesRemoved), u(r.Kernel["batched_pending"]), u(r.Kernel["nested_flushes"]), u(r.Steps),
 		first, errs, r.Version,
 	}
+	for _, m := range metricColumns {
+		if v, ok := r.Metrics[m]; ok {
+			row = append(row, strconv.FormatFloat(v, 'f', 6, 64))
+		} else {
+			row = append(row, "")
+		}
+	}
+	p := r.Params
+	return append(row, strconv.Itoa(p.Pages), strconv.FormatInt(p.Accesses, 10), strconv.Itoa(p.Threads), strconv.Itoa(p.WritePct))
 }
 
 // Writer writes results in one of the formats, row by row.

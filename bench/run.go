@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -18,11 +19,12 @@ import (
 
 // Config is one run.
 type Config struct {
-	Workload string     `json:"workload"`
-	Policy   string     `json:"policy"`
-	Nested   string     `json:"nested"`
-	Rounds   int        `json:"rounds"` // workload length; 0 = its default
-	Machine  mmu.Config `json:"machine"`
+	Workload string           `json:"workload"`
+	Policy   string           `json:"policy"`
+	Nested   string           `json:"nested"`
+	Rounds   int              `json:"rounds"` // workload length; 0 = its default
+	Params   workloads.Params `json:"params"` // workload parameters; zero fields take its defaults
+	Machine  mmu.Config       `json:"machine"`
 }
 
 // DefaultConfig is the defaults of `mmubench run`.
@@ -45,7 +47,11 @@ type Result struct {
 	Steps      uint64                       `json:"det_steps"`
 	WallNs     int64                        `json:"wall_ns"`
 	Errors     []string                     `json:"errors,omitempty"`
-	firsts     [mm.NumViolationKinds]*mm.Event
+	// Metrics are the workload's own figures (cycles_per_iter, hot_miss_rate, ...).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Params are the workload parameters in force (defaults filled in).
+	Params workloads.Params `json:"params"`
+	firsts [mm.NumViolationKinds]*mm.Event
 }
 
 // ViolationCount is the number of violations of every kind.
@@ -102,6 +108,12 @@ func (c *Config) Validate() (*workloads.Workload, error) {
 	if c.Rounds < 0 {
 		return nil, fmt.Errorf("negative length %d", c.Rounds)
 	}
+	if err := c.Params.Validate(); err != nil {
+		return nil, err
+	}
+	if threads := cmp.Or(c.Params.Threads, w.Defaults.Threads); threads > c.Machine.CPUs {
+		return nil, fmt.Errorf("workload %s: %d threads on %d CPUs", w.Name, threads, c.Machine.CPUs)
+	}
 	if c.Machine.CPUs < w.MinCPUs {
 		return nil, fmt.Errorf("workload %s needs at least %d CPUs, got %d", w.Name, w.MinCPUs, c.Machine.CPUs)
 	}
@@ -127,9 +139,9 @@ func Run(cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := &workloads.Env{Kernel: k, Reclaim: reclaim.New(k, reclaim.Config{}), Machine: m, Rounds: cfg.Rounds}
-	if env.Rounds == 0 {
-		env.Rounds = w.Rounds
+	env := &workloads.Env{Kernel: k, Reclaim: reclaim.New(k, reclaim.Config{}), Machine: m, Rounds: cfg.Rounds, Params: cfg.Params}
+	if err := w.Prepare(env); err != nil {
+		return nil, err
 	}
 	body, err := w.Setup(env)
 	if err != nil {
@@ -146,6 +158,8 @@ func Run(cfg Config) (*Result, error) {
 		Steps:   m.Scheduler().Steps(),
 		WallNs:  time.Since(start).Nanoseconds(),
 		Errors:  env.Errors(),
+		Metrics: env.Metrics(),
+		Params:  env.Params,
 	}
 	o := k.Oracle()
 	for v := mm.ViolationKind(0); v < mm.NumViolationKinds; v++ {
@@ -179,4 +193,24 @@ func kernelStats(s *mm.Stats) map[string]uint64 {
 		"pages_lazyfreed":       s.PagesLazyfreed.Load(),
 		"pages_write_protected": s.PagesWriteProtected.Load(),
 	}
+}
+
+// ParseGeometry parses a TLB geometry "ENTRIESxWAYS" ("48x48" is fully
+// associative), or "off" where allowOff (a zero geometry).
+func ParseGeometry(s string, allowOff bool) (mmu.TLBGeometry, error) {
+	if s == "off" {
+		if !allowOff {
+			return mmu.TLBGeometry{}, fmt.Errorf("geometry %q: this TLB cannot be off", s)
+		}
+		return mmu.TLBGeometry{}, nil
+	}
+	var g mmu.TLBGeometry
+	var rest string
+	if n, err := fmt.Sscanf(s, "%dx%d%s", &g.Entries, &g.Ways, &rest); (err != nil && n < 2) || rest != "" {
+		return g, fmt.Errorf("geometry %q: want ENTRIESxWAYS, e.g. 1280x5", s)
+	}
+	if g.Entries <= 0 || g.Ways <= 0 {
+		return g, fmt.Errorf("geometry %q: entries and ways must be positive", s)
+	}
+	return g, nil
 }

@@ -64,7 +64,12 @@ func (g TLBGeometry) Sets() int {
 	return g.Entries / g.Ways
 }
 
-func (g TLBGeometry) String() string { return fmt.Sprintf("%dx%d", g.Entries, g.Ways) }
+func (g TLBGeometry) String() string {
+	if g.Entries == 0 {
+		return "off"
+	}
+	return fmt.Sprintf("%dx%d", g.Entries, g.Ways)
+}
 
 // tlbMaxEntries bounds a TLB so that set numbers fit the tag's VA prefix and
 // way+1 fits the hash index.
@@ -168,16 +173,21 @@ type tlb struct {
 	// PLRU with <= 64 ways: the tree bits on way w's path and the values a
 	// use of w gives them, so a use is one masked store.
 	pathMask, pathVal []uint64
-	rng               uint64 // splitmix64 state (random replacement)
-	setMask           uint64
-	idxMask           uint64
-	ways              int
-	n                 int
-	stride            int // PLRU words per set
-	shift             uint8
-	repl              Replacement
-	geom              TLBGeometry
-	_                 [64]byte
+	// LRU of a fully associative TLB: an intrusive list of the valid ways,
+	// most recent first, so the victim is the tail rather than a scan of
+	// every stamp (a sweep past the L1 inserts on every access).
+	links        []lruLink // nil unless fully associative with LRU
+	lhead, ltail int32
+	rng          uint64 // splitmix64 state (random replacement)
+	setMask      uint64
+	idxMask      uint64
+	ways         int
+	n            int
+	stride       int // PLRU words per set
+	shift        uint8
+	repl         Replacement
+	geom         TLBGeometry
+	_            [64]byte
 }
 
 const tlbHashMul = 0x9E3779B97F4A7C15 // 2^64/phi: Fibonacci hashing spreads consecutive VPNs
@@ -224,6 +234,11 @@ func newTLB(g TLBGeometry, r Replacement, seed uint64) (*tlb, error) {
 			size <<= 1
 		}
 		t.index = make([]uint32, size)
+		if r == ReplLRU {
+			t.stamps = nil
+			t.links = make([]lruLink, g.Entries)
+			t.lhead, t.ltail = -1, -1
+		}
 		t.idxMask = uint64(size - 1)
 		t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	}
@@ -289,11 +304,16 @@ func (t *tlb) lookup(tag uint64) *tlbEntry {
 			return nil
 		}
 	}
-	if t.repl == ReplLRU {
+	switch {
+	case t.repl != ReplLRU:
+		t.touch(i)
+	case t.links != nil:
+		if int32(i) != t.lhead {
+			t.moveFront(i)
+		}
+	default:
 		t.clock++
 		t.stamps[i] = t.clock
-	} else {
-		t.touch(i)
 	}
 	return &t.entries[i]
 }
@@ -302,6 +322,12 @@ func (t *tlb) lookup(tag uint64) *tlbEntry {
 func (t *tlb) touch(i int) {
 	switch t.repl {
 	case ReplLRU:
+		if t.links != nil {
+			if int32(i) != t.lhead {
+				t.moveFront(i)
+			}
+			return
+		}
 		t.clock++
 		t.stamps[i] = t.clock
 	case ReplPLRU:
@@ -342,6 +368,9 @@ func (t *tlb) victim(base int) int {
 			node = 2*node + 1 + int(set[node>>6]>>(node&63)&1)
 		}
 		return base + node - (t.ways - 1)
+	}
+	if t.links != nil {
+		return int(t.ltail)
 	}
 	v := base
 	for i, s := range t.stamps[base : base+t.ways] {
@@ -393,6 +422,9 @@ func (t *tlb) insert(e tlbEntry) (evicted tlbEntry, didEvict bool) {
 		i = t.victim(base)
 		evicted, didEvict = t.entries[i], true
 		t.unindex(i)
+		if t.links != nil {
+			t.unlink(i)
+		}
 	} else {
 		t.n++
 	}
@@ -405,8 +437,60 @@ func (t *tlb) insert(e tlbEntry) (evicted tlbEntry, didEvict bool) {
 		}
 		t.index[h] = uint32(i + 1)
 	}
-	t.touch(i)
+	if t.links != nil {
+		t.pushFront(i)
+	} else {
+		t.touch(i)
+	}
 	return
+}
+
+// lruLink links a way into the LRU list (way indices; -1 = none).
+type lruLink struct{ prev, next int32 }
+
+// unlink takes way i off the LRU list.
+func (t *tlb) unlink(i int) {
+	l := t.links
+	p, n := l[i].prev, l[i].next
+	if p >= 0 {
+		l[p].next = n
+	} else {
+		t.lhead = n
+	}
+	if n >= 0 {
+		l[n].prev = p
+	} else {
+		t.ltail = p
+	}
+}
+
+// pushFront makes way i (not on the list) the most recently used.
+func (t *tlb) pushFront(i int) {
+	l := t.links
+	l[i] = lruLink{-1, t.lhead}
+	if t.lhead >= 0 {
+		l[t.lhead].prev = int32(i)
+	} else {
+		t.ltail = int32(i)
+	}
+	t.lhead = int32(i)
+}
+
+// moveFront makes way i, on the list and not its head, the most recently
+// used: the hit path, so it leans on i having a predecessor.
+func (t *tlb) moveFront(i int) {
+	l := t.links
+	e := &l[i]
+	p, n := e.prev, e.next
+	l[p].next = n
+	if n >= 0 {
+		l[n].prev = p
+	} else {
+		t.ltail = p
+	}
+	l[t.lhead].prev = int32(i)
+	e.prev, e.next = -1, t.lhead
+	t.lhead = int32(i)
 }
 
 // unindex removes way i (still holding its tag) from the hash index by
@@ -439,6 +523,9 @@ func (t *tlb) unindex(i int) {
 // remove invalidates way i.
 func (t *tlb) remove(i int) {
 	t.unindex(i)
+	if t.links != nil {
+		t.unlink(i)
+	}
 	t.tags[i] = 0
 	t.entries[i] = tlbEntry{}
 	t.n--
@@ -476,6 +563,7 @@ func (t *tlb) invalidateAll() int {
 	clear(t.entries)
 	clear(t.index)
 	t.n = 0
+	t.lhead, t.ltail = -1, -1
 	return c
 }
 

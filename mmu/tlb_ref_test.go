@@ -179,6 +179,20 @@ func tlbCheckInvariants(t *testing.T, tl *tlb) {
 	if n != tl.len() {
 		t.Fatalf("len() = %d, counted %d", tl.len(), n)
 	}
+	if tl.links != nil {
+		// The LRU list holds exactly the valid ways, each once, linked both ways.
+		count, prev := 0, int32(-1)
+		for i := tl.lhead; i >= 0; i = tl.links[i].next {
+			if tl.tags[i] == 0 || tl.links[i].prev != prev || count > n {
+				t.Fatalf("LRU list broken at way %d (prev %d, want %d)", i, tl.links[i].prev, prev)
+			}
+			prev = i
+			count++
+		}
+		if count != n || tl.ltail != prev {
+			t.Fatalf("LRU list has %d ways ending at %d, want %d ending at %d", count, prev, n, tl.ltail)
+		}
+	}
 	if tl.index == nil {
 		return
 	}

@@ -28,9 +28,81 @@ type Env struct {
 	Machine *mmu.Machine
 	// Rounds is the workload's length (0: its default).
 	Rounds int
+	// Params are the workload's parameters, with its defaults filled in.
+	Params Params
 
-	mu   gsync.Mutex
-	errs []string
+	mu      gsync.Mutex
+	errs    []string
+	metrics map[string]float64
+}
+
+// Params parameterise the synthetic and benchmark workloads; zero fields
+// take the workload's defaults.
+type Params struct {
+	Pages    int     `json:"pages,omitempty"`     // working set, in pages
+	Accesses int64   `json:"accesses,omitempty"`  // accesses per thread
+	Threads  int     `json:"threads,omitempty"`   // user threads (one per CPU)
+	WritePct int     `json:"write_pct,omitempty"` // percentage of accesses that are stores
+	Stride   int     `json:"stride,omitempty"`    // stride pattern: pages between accesses
+	ZipfS    float64 `json:"zipf_s,omitempty"`    // zipf pattern: exponent (> 1)
+}
+
+// merged fills p's zero fields from d.
+func (p Params) merged(d Params) Params {
+	if p.Pages == 0 {
+		p.Pages = d.Pages
+	}
+	if p.Accesses == 0 {
+		p.Accesses = d.Accesses
+	}
+	if p.Threads == 0 {
+		p.Threads = d.Threads
+	}
+	if p.WritePct == 0 {
+		p.WritePct = d.WritePct
+	}
+	if p.Stride == 0 {
+		p.Stride = d.Stride
+	}
+	if p.ZipfS == 0 {
+		p.ZipfS = d.ZipfS
+	}
+	return p
+}
+
+// Validate refuses parameters that cannot be run.
+func (p Params) Validate() error {
+	switch {
+	case p.Pages < 0, p.Accesses < 0, p.Threads < 0, p.Stride < 0:
+		return fmt.Errorf("negative workload parameter in %+v", p)
+	case p.WritePct < 0 || p.WritePct > 100:
+		return fmt.Errorf("write percentage %d (must be 0..100)", p.WritePct)
+	case p.ZipfS != 0 && p.ZipfS <= 1:
+		return fmt.Errorf("zipf exponent %g (must be > 1)", p.ZipfS)
+	}
+	return nil
+}
+
+// SetMetric records a workload-specific figure of the run (e.g. the hot
+// set's miss rate after flushes).
+func (e *Env) SetMetric(name string, v float64) {
+	e.mu.Lock()
+	if e.metrics == nil {
+		e.metrics = map[string]float64{}
+	}
+	e.metrics[name] = v
+	e.mu.Unlock()
+}
+
+// Metrics returns the figures recorded with SetMetric.
+func (e *Env) Metrics() map[string]float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]float64{}
+	for k, v := range e.metrics {
+		out[k] = v
+	}
+	return out
 }
 
 // Fail records an error a CPU's body met (not a violation: the oracle
@@ -53,8 +125,25 @@ type Workload struct {
 	Name        string
 	Description string
 	MinCPUs     int
-	Rounds      int // default length
+	Rounds      int    // default length
+	Defaults    Params // default parameters
 	Setup       func(env *Env) (func(c *mmu.CPU), error)
+}
+
+// Prepare fills env's length and parameters from the workload's defaults
+// and checks them against the machine.
+func (w *Workload) Prepare(env *Env) error {
+	if env.Rounds == 0 {
+		env.Rounds = w.Rounds
+	}
+	env.Params = env.Params.merged(w.Defaults)
+	if err := env.Params.Validate(); err != nil {
+		return err
+	}
+	if n := env.Machine.NumCPUs(); env.Params.Threads > n {
+		return fmt.Errorf("%s: %d threads on %d CPUs", w.Name, env.Params.Threads, n)
+	}
+	return nil
 }
 
 var registry []*Workload

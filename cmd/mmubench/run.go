@@ -25,6 +25,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	runs := fs.Int("runs", 1, "number of seeds to run: seed .. seed+runs-1")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "workload length in rounds (0 = the workload's default)")
 	format := fs.String("format", "table", "output format: table, csv, json")
+	mf := addMachineFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -33,6 +34,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if err := mf.apply(&cfg); err != nil {
+		return usageError{err}
 	}
 	mode, err := sched.ParseMode(*schedName)
 	if err != nil {

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/mmubench/mmubench/bench"
+	"github.com/mmubench/mmubench/mmu"
+)
+
+// machineFlags are the flags that describe the machine and the workload's
+// parameters, shared by run and sweep.
+type machineFlags struct {
+	l1, l2, walkCache, replacement string
+	memMiB                         int
+	latency                        uint64
+}
+
+func addMachineFlags(fs *flag.FlagSet, cfg *bench.Config) *machineFlags {
+	mf := &machineFlags{
+		l1:          cfg.Machine.L1.String(),
+		l2:          cfg.Machine.L2.String(),
+		walkCache:   cfg.Machine.WalkCache.String(),
+		replacement: cfg.Machine.Replacement.String(),
+		memMiB:      cfg.Machine.Frames * 4 >> 10,
+		latency:     cfg.Machine.Latency,
+	}
+	fs.StringVar(&mf.l1, "l1", mf.l1, "L1 data TLB geometry ENTRIESxWAYS (ways = entries: fully associative)")
+	fs.StringVar(&mf.l2, "l2", mf.l2, "L2 TLB geometry ENTRIESxWAYS, or off")
+	fs.StringVar(&mf.walkCache, "walk-cache", mf.walkCache, "walk cache geometry ENTRIESxWAYS, or off")
+	fs.StringVar(&mf.replacement, "replacement", mf.replacement, "TLB replacement: lru, random, plru")
+	fs.IntVar(&mf.memMiB, "mem", mf.memMiB, "emulated physical memory in MiB")
+	fs.Uint64Var(&mf.latency, "latency", mf.latency, "parallel mode: max delivery latency of a broadcast TLBI, in the target's cycles")
+	p := &cfg.Params
+	fs.IntVar(&p.Pages, "pages", 0, "workload working set in pages (0: the workload's default)")
+	fs.Int64Var(&p.Accesses, "accesses", 0, "accesses per thread (0: the workload's default)")
+	fs.IntVar(&p.Threads, "threads", 0, "user threads (0: the workload's default)")
+	fs.IntVar(&p.WritePct, "write-pct", 0, "percentage of accesses that are stores (0: the workload's default)")
+	fs.IntVar(&p.Stride, "stride", 0, "stride workload: pages between accesses")
+	fs.Float64Var(&p.ZipfS, "zipf", 0, "zipf workload: exponent (> 1)")
+	return mf
+}
+
+// apply puts the parsed flags into cfg.
+func (mf *machineFlags) apply(cfg *bench.Config) error {
+	var err error
+	m := &cfg.Machine
+	if m.L1, err = bench.ParseGeometry(mf.l1, false); err != nil {
+		return fmt.Errorf("--l1: %w", err)
+	}
+	if m.L2, err = bench.ParseGeometry(mf.l2, true); err != nil {
+		return fmt.Errorf("--l2: %w", err)
+	}
+	if m.WalkCache, err = bench.ParseGeometry(mf.walkCache, true); err != nil {
+		return fmt.Errorf("--walk-cache: %w", err)
+	}
+	if m.Replacement, err = mmu.ParseReplacement(mf.replacement); err != nil {
+		return fmt.Errorf("--replacement: %w", err)
+	}
+	if mf.memMiB < 1 || mf.memMiB > 64<<10 {
+		return fmt.Errorf("--mem %d: must be 1..65536 MiB", mf.memMiB)
+	}
+	m.Frames = mf.memMiB << 8
+	m.Latency = mf.latency
+	return nil
+}
