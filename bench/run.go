@@ -149,6 +149,9 @@ func Run(cfg Config) (*Result, error) {
 	}
 	start := time.Now()
 	runErr := m.Run(body)
+	if runErr == nil {
+		env.Finish()
+	}
 	res := &Result{
 		Config:  cfg,
 		Version: Version(),

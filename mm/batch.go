@@ -71,6 +71,7 @@ func (t *Task) FlushTLBBatchedPending(mm *MM) {
 	}
 	t.k.Stats.BatchedPending.Add(1)
 	t.k.batch.FlushPending(t, mm)
+	mm.pendingFlushes.Add(1)
 	mm.tlbFlushBatched.CompareAndSwap(batch, pending|pending<<TLBFlushBatchFlushedShift)
 }
 

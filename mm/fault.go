@@ -166,6 +166,8 @@ func (k *Kernel) allocFrame(t *Task) (uint64, error) {
 			return 0, ErrNoMem
 		}
 		r.WakeKswapd()
-		r.DirectReclaim(t)
+		if !r.DirectReclaim(t) && t.k.phys.FreeFrames() == 0 {
+			return 0, ErrNoMem // nothing reclaimable: out of memory
+		}
 	}
 }

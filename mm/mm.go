@@ -73,6 +73,10 @@ type MM struct {
 	tlbFlushBatched atomic.Int32
 	// tlbFlushPending is mm->tlb_flush_pending: live mmu_gathers.
 	tlbFlushPending atomic.Int32
+	// pendingFlushes counts flush_tlb_batched_pending calls on this mm that
+	// found batches pending and flushed (the events after which Ryan
+	// Roberts expected the mm's TLB miss rate to jump).
+	pendingFlushes atomic.Uint64
 
 	// Pending is the VA set that pending batches cover, for policies that
 	// flush only that (the range policy).
@@ -108,6 +112,9 @@ func (mm *MM) ASID() uint16 { return mm.asid }
 
 // Tables returns the translation tables.
 func (mm *MM) Tables() *pagetable.Tables { return mm.tables }
+
+// PendingFlushes is how many flush_tlb_batched_pending calls on mm flushed.
+func (mm *MM) PendingFlushes() uint64 { return mm.pendingFlushes.Load() }
 
 // TLBFlushBatched returns the raw mm->tlb_flush_batched word.
 func (mm *MM) TLBFlushBatched() int32 { return mm.tlbFlushBatched.Load() }

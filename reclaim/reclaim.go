@@ -231,9 +231,23 @@ func (r *Reclaim) WakeKswapd() {
 	}
 }
 
-// DirectReclaim implements mm.Reclaimer (try_to_free_pages).
+// DirectReclaim implements mm.Reclaimer (try_to_free_pages): it scans
+// batches until one frees something, giving up after twice the LRU — the
+// first pass may only clear referenced bits (the priority escalation of
+// do_try_to_free_pages, in one step).
 func (r *Reclaim) DirectReclaim(t *mm.Task) bool {
-	return r.ShrinkLRU(t, SwapClusterMax) > 0
+	return r.shrinkUntilProgress(t) > 0
+}
+
+// shrinkUntilProgress reclaims batches until one frees a frame or twice the
+// LRU has been scanned; it returns what it freed.
+func (r *Reclaim) shrinkUntilProgress(t *mm.Task) int {
+	for scanned, limit := 0, 2*r.Len()+SwapClusterMax; scanned < limit; scanned += SwapClusterMax {
+		if n := r.ShrinkLRU(t, SwapClusterMax); n > 0 {
+			return n
+		}
+	}
+	return 0
 }
 
 // Kswapd is the body of the background reclaimer's task: it sleeps until
@@ -246,8 +260,8 @@ func (r *Reclaim) Kswapd(t *mm.Task) {
 			return
 		}
 		for r.k.FreeFrames() < r.high && !r.stopped.Load() {
-			if r.ShrinkLRU(t, SwapClusterMax) == 0 {
-				break
+			if r.shrinkUntilProgress(t) == 0 {
+				break // nothing reclaimable: sleep until woken again
 			}
 		}
 		r.pending.Store(false)

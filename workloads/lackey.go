@@ -126,11 +126,11 @@ func parseLackey(name string, r io.Reader) (*lackeyTrace, error) {
 	seen := map[uint64]struct{}{}
 	var last [2]uint64 // the last page of instruction and data accesses, +1 (0: none)
 	for n := 1; sc.Scan(); n++ {
-		a, err := parseLackeyLine(sc.Bytes())
+		a, ok, err := parseLackeyLine(sc.Bytes())
 		if err != nil {
 			return nil, fmt.Errorf("%s line %d: %v", name, n, err)
 		}
-		if a == ^uint64(0) { // skipped
+		if !ok { // a valgrind message or a blank line
 			continue
 		}
 		tr.acc = append(tr.acc, a)
@@ -138,7 +138,7 @@ func parseLackey(name string, r io.Reader) (*lackeyTrace, error) {
 		tr.counts[kind]++
 		first, words := lackeyWords(a)
 		side := min(kind, 1)
-		for p := first >> 12; p <= (first+(words-1)*8)>>12; p++ {
+		for p := first / page; p <= (first+(words-1)*8)/page; p++ {
 			if last[side] != p+1 {
 				seen[p] = struct{}{}
 				last[side] = p + 1
@@ -164,15 +164,15 @@ func parseLackey(name string, r io.Reader) (*lackeyTrace, error) {
 	return tr, nil
 }
 
-// parseLackeyLine returns the packed access of a line, or ^0 for a line
-// to skip.
-func parseLackeyLine(b []byte) (uint64, error) {
+// parseLackeyLine returns the packed access of a line; ok is false for a
+// line to skip.
+func parseLackeyLine(b []byte) (a uint64, ok bool, err error) {
 	if len(b) >= 2 && b[0] == '=' && b[1] == '=' {
-		return ^uint64(0), nil
+		return 0, false, nil
 	}
 	rest := trimSpace(b)
 	if len(rest) == 0 {
-		return ^uint64(0), nil
+		return 0, false, nil
 	}
 	var kind uint64
 	switch {
@@ -185,29 +185,29 @@ func parseLackeyLine(b []byte) (uint64, error) {
 	case b[0] == ' ' && len(b) > 2 && b[1] == 'M' && b[2] == ' ':
 		kind, rest = lackeyM, b[2:]
 	default:
-		return 0, fmt.Errorf("not an I, L, S or M record: %q", b)
+		return 0, false, fmt.Errorf("not an I, L, S or M record: %q", b)
 	}
 	rest = trimSpace(rest)
 	comma := slices.Index(rest, ',')
 	if comma < 0 {
-		return 0, fmt.Errorf("no \",size\" after the address: %q", rest)
+		return 0, false, fmt.Errorf("no \",size\" after the address: %q", rest)
 	}
 	as, ss := rest[:comma], rest[comma+1:]
 	addr, ok := parseHex(as)
 	if !ok {
-		return 0, fmt.Errorf("bad address %q", as)
+		return 0, false, fmt.Errorf("bad address %q", as)
 	}
 	size, ok := parseDec(ss)
 	if !ok {
-		return 0, fmt.Errorf("bad size %q", ss)
+		return 0, false, fmt.Errorf("bad size %q", ss)
 	}
 	if size == 0 {
-		return 0, errors.New("size 0")
+		return 0, false, errors.New("size 0")
 	}
 	if addr >= 1<<lackeyVABits || addr+size-1 >= 1<<lackeyVABits {
-		return 0, fmt.Errorf("access %s,%d beyond %d bits of address", as, size, lackeyVABits)
+		return 0, false, fmt.Errorf("access %s,%d beyond %d bits of address", as, size, lackeyVABits)
 	}
-	return addr<<lackeyAddrShift | min(size, lackeySizeMax)<<2 | kind, nil
+	return addr<<lackeyAddrShift | min(size, lackeySizeMax)<<2 | kind, true, nil
 }
 
 // parseHex parses a hexadecimal number, saturating at 2^60 (an address

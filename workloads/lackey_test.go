@@ -227,6 +227,9 @@ func TestLackeySetup(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, k, env := newLackeyEnv(t, 3)
+	if err := w.Prepare(env); err != nil {
+		t.Fatal(err)
+	}
 	body, err := w.Setup(env)
 	if err != nil {
 		t.Fatal(err)

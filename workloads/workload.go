@@ -31,9 +31,21 @@ type Env struct {
 	// Params are the workload's parameters, with its defaults filled in.
 	Params Params
 
-	mu      gsync.Mutex
-	errs    []string
-	metrics map[string]float64
+	mu       gsync.Mutex
+	errs     []string
+	metrics  map[string]float64
+	onFinish []func()
+}
+
+// OnFinish registers f to run after every CPU has finished (to turn
+// counts into the run's metrics).
+func (e *Env) OnFinish(f func()) { e.onFinish = append(e.onFinish, f) }
+
+// Finish runs the OnFinish functions; the runner calls it after the run.
+func (e *Env) Finish() {
+	for _, f := range e.onFinish {
+		f()
+	}
 }
 
 // Params parameterise the synthetic and benchmark workloads; zero fields
@@ -159,6 +171,9 @@ func All() []*Workload {
 
 // Get returns the workload called name.
 func Get(name string) (*Workload, error) {
+	if p, ok := strings.CutPrefix(name, "lackey:"); ok {
+		return Lackey(p)
+	}
 	for _, w := range registry {
 		if w.Name == name {
 			return w, nil
