@@ -19,24 +19,38 @@ func main() {
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+const usage = `usage:
+  mmubench sweep [flags]        the patch-discussion sweep (no flags), or one from flags or --file
+  mmubench run [flags]          one configuration over --runs seeds
+  mmubench report FILE.csv      statistics across seeds, and --plot
+  mmubench list                 workloads and policies
+(mmubench COMMAND -h lists a command's flags)
+`
+
 // usageError is bad input on the command line: exit status 2.
 type usageError struct{ error }
 
 // Main runs the command with args and returns its exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: mmubench run [flags]   (mmubench run -h lists the flags)")
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	var err error
 	switch args[0] {
 	case "run":
 		err = cmdRun(args[1:], stdout, stderr)
+	case "sweep":
+		err = cmdSweep(args[1:], stdout, stderr)
+	case "report":
+		err = cmdReport(args[1:], stdout, stderr)
+	case "list":
+		err = cmdList(args[1:], stdout)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(stdout, "usage: mmubench run [flags]   (mmubench run -h lists the flags)")
+		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		err = usageError{fmt.Errorf("unknown command %q (valid: run)", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q (valid: run, sweep, report, list)", args[0])}
 	}
 	if err == nil {
 		return 0

@@ -12,7 +12,7 @@ func TestBadUsage(t *testing.T) {
 		want string
 	}{
 		{nil, "usage"},
-		{[]string{"fly"}, `unknown command "fly" (valid: run)`},
+		{[]string{"fly"}, `unknown command "fly" (valid: run, sweep, report, list)`},
 		{[]string{"run", "--policy", "dsb"}, "valid: no-batch, dsb-only, flush-mm, range"},
 		{[]string{"run", "--nested", "all"}, "valid: none, range, fullmm"},
 		{[]string{"run", "--workload", "x"}, "unknown workload"},

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mmubench/mmubench/bench"
+)
+
+// reportUsage is the synopsis of `mmubench report`.
+const reportUsage = "usage: mmubench report FILE.csv [--metrics m1,m2,...] [--by col1,col2,...] [--plot OUT.svg|OUT.png] [--plot-metric m]"
+
+// cmdReport is `mmubench report`: the runs of a results CSV grouped by
+// some columns (the seeds of one configuration, by default), each metric
+// summarized across a group's runs as median, 95% interval of the median
+// and p95, printed as a table and optionally drawn as a bar chart.
+//
+// Exit status (through Main): 2 for bad usage (flags, unknown columns,
+// plot extension), 1 for a file that cannot be read or is not a valid
+// results CSV.
+func cmdReport(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	metrics := fs.String("metrics", strings.Join(bench.DefaultReportMetrics, ","), "comma-separated numeric columns to summarize")
+	by := fs.String("by", strings.Join(bench.DefaultReportBy, ","), "comma-separated columns to group runs by")
+	plotPath := fs.String("plot", "", "also draw a bar chart of --plot-metric to this .svg or .png file")
+	plotMetric := fs.String("plot-metric", "miss_rate", "metric the --plot chart shows")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), reportUsage)
+		fs.PrintDefaults()
+	}
+	// Flags may come before or after the file name.
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return usageError{err}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			files = append(files, rest...) // all names after "--"
+			break
+		}
+		files = append(files, rest[0])
+		args = rest[1:]
+	}
+	switch {
+	case len(files) == 0:
+		return usageError{fmt.Errorf("report: missing results file (%s)", reportUsage)}
+	case len(files) > 1:
+		return usageError{fmt.Errorf("report: unexpected argument %q (one results file only)", files[1])}
+	}
+	file := files[0]
+	byCols, err := splitList("--by", *by)
+	if err != nil {
+		return err
+	}
+	metricCols, err := splitList("--metrics", *metrics)
+	if err != nil {
+		return err
+	}
+	if *plotPath != "" {
+		if _, err := bench.PlotFormat(*plotPath); err != nil {
+			return usageError{err}
+		}
+		if *plotMetric == "" {
+			return usageError{errors.New("--plot-metric: empty")}
+		}
+	}
+
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	table, err := bench.ReadResults(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	groups, err := summarize(file, table, byCols, metricCols)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d runs in %d groups by %s\n", file, len(table.Rows), len(groups), strings.Join(byCols, ","))
+	if err := bench.WriteReportTable(stdout, byCols, groups); err != nil {
+		return err
+	}
+	if *plotPath == "" {
+		return nil
+	}
+	plotGroups, err := summarize(file, table, byCols, []string{*plotMetric})
+	if err != nil {
+		return err
+	}
+	title := fmt.Sprintf("%s by %s (%s)", *plotMetric, strings.Join(byCols, "/"), filepath.Base(file))
+	if err := bench.PlotSummary(*plotPath, *plotMetric, byCols, plotGroups, title); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", *plotPath)
+	return nil
+}
+
+// summarize is bench.Summarize with an unknown column as a usage error
+// and other errors naming the file.
+func summarize(file string, t *bench.Table, by, metrics []string) ([]bench.GroupSummary, error) {
+	groups, err := bench.Summarize(t, by, metrics)
+	var ce *bench.ColumnError
+	switch {
+	case errors.As(err, &ce):
+		return nil, usageError{err}
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return groups, nil
+}
+
+// splitList splits a comma-separated flag value into its names.
+func splitList(flagName, s string) ([]string, error) {
+	var names []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			return nil, usageError{fmt.Errorf("%s %q: empty column name", flagName, s)}
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
