@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	gsync "gvisor.dev/gvisor/pkg/sync"
 
@@ -321,4 +323,40 @@ func AtomicWrite(path string, write func(w io.Writer) error) error {
 		return err
 	}
 	return nil
+}
+
+// FinishSweep writes the completed sweep journal partial to path, whole,
+// with its rows in the order of points (the journal has them in the order
+// they finished, which depends on the jobs), and removes the journal.
+func FinishSweep(partial, path string, points []Config) error {
+	data, err := os.ReadFile(partial)
+	if err != nil {
+		return err
+	}
+	r := csv.NewReader(bytes.NewReader(data))
+	rows, err := r.ReadAll()
+	if err != nil {
+		return fmt.Errorf("%s: %w", partial, err)
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("%s: empty", partial)
+	}
+	order := make(map[string]int, len(points))
+	for i, p := range points {
+		order[p.Key()] = i
+	}
+	body := rows[1:]
+	slices.SortStableFunc(body, func(a, b []string) int {
+		return cmp.Compare(order[a[len(a)-1]], order[b[len(b)-1]])
+	})
+	if err := AtomicWrite(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		if err := cw.WriteAll(rows); err != nil {
+			return err
+		}
+		return cw.Error()
+	}); err != nil {
+		return err
+	}
+	return os.Remove(partial)
 }

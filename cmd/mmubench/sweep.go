@@ -165,7 +165,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(partial, *out); err != nil {
+	if err := bench.FinishSweep(partial, *out, points); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "%d points in %v; results in %s\n", len(points), time.Since(start).Round(time.Second), *out)
