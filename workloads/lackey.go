@@ -43,6 +43,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/mmubench/mmubench/mm"
 	"github.com/mmubench/mmubench/mmu"
@@ -88,12 +89,21 @@ type lackeyTrace struct {
 // Lackey returns the workload replaying the lackey trace at path, parsing
 // it whole first.
 func Lackey(path string) (*Workload, error) {
+	if w, ok := lackeyCache.Load(path); ok {
+		return w.(*Workload), nil
+	}
 	tr, err := parseLackeyFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return tr.workload(), nil
+	w, _ := lackeyCache.LoadOrStore(path, tr.workload())
+	return w.(*Workload), nil
 }
+
+// lackeyCache keeps parsed traces by path: a sweep validates and runs every
+// point, and a trace of millions of lines takes a second to parse. The
+// replay only reads the parsed trace, so runs may share it.
+var lackeyCache sync.Map
 
 func (tr *lackeyTrace) workload() *Workload {
 	return &Workload{
