@@ -92,3 +92,15 @@ func (t *Task) TryToUnmapFlushDirty() {
 		t.TryToUnmapFlush()
 	}
 }
+
+// lockTable takes the PTL of a level-3 table and then makes sure no
+// pending reclaim batch leaves a stale TLB entry for the mm
+// (pte_offset_map_lock followed by flush_tlb_batched_pending, as
+// change_pte_range, zap_pte_range and the madvise walkers do). It returns
+// the unlock.
+func (t *Task) lockTable(mm *MM, table uint64) func() {
+	ptl := mm.ptl(table)
+	ptl.Lock(t.th)
+	t.FlushTLBBatchedPending(mm)
+	return func() { ptl.Unlock(t.th) }
+}

@@ -80,10 +80,7 @@ func (t *Task) Madvise(va, length uint64, advice Advice) error {
 // MADV_FREE race.
 func (t *Task) madviseFreePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int) {
 	mm := t.mm
-	ptl := mm.ptl(lt.PFN)
-	ptl.Lock(t.th)
-	defer ptl.Unlock(t.th)
-	t.FlushTLBBatchedPending(mm)
+	defer t.lockTable(mm, lt.PFN)()
 	for i := lo; i < hi; i++ {
 		s := lt.Slot(i)
 		pte := s.Load()
@@ -125,9 +122,7 @@ func (t *Task) madvisePageout(start, end uint64) {
 	mm.tables.LeafTables(start, end, func(lt pagetable.LeafTable, lo, hi int) bool {
 		g := t.tlbGatherMMU(mm, start, end)
 		var isolated []uint64
-		ptl := mm.ptl(lt.PFN)
-		ptl.Lock(t.th)
-		t.FlushTLBBatchedPending(mm)
+		unlock := t.lockTable(mm, lt.PFN)
 		for i := lo; i < hi; i++ {
 			s := lt.Slot(i)
 			pte := s.Load()
@@ -145,7 +140,7 @@ func (t *Task) madvisePageout(start, end uint64) {
 				isolated = append(isolated, pte.PFN())
 			}
 		}
-		ptl.Unlock(t.th)
+		unlock()
 		g.tlbFinishMMU()
 		if len(isolated) > 0 {
 			if r != nil {

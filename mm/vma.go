@@ -24,8 +24,7 @@ func (t *Task) Mmap(length uint64, prot Prot, shared bool) (uint64, error) {
 	va := mm.nextMap
 	mm.nextMap = (va + length + 2<<20 - 1) &^ (2<<20 - 1)
 	mm.nextMap += 2 << 20 // a guard gap
-	mm.vmas = append(mm.vmas, &VMA{Start: va, End: va + length, Prot: prot, Shared: shared})
-	slices.SortFunc(mm.vmas, func(a, b *VMA) int { return int64Cmp(a.Start, b.Start) })
+	mm.insertVMA(&VMA{Start: va, End: va + length, Prot: prot, Shared: shared})
 	mm.mmapLock.Unlock(t.th)
 	t.k.syscallReturn(mm, va, va+length, prot)
 	return va, nil
@@ -48,11 +47,16 @@ func (t *Task) MmapFixed(va, length uint64, prot Prot, shared bool) error {
 			return ErrInval
 		}
 	}
-	mm.vmas = append(mm.vmas, &VMA{Start: va, End: end, Prot: prot, Shared: shared})
-	slices.SortFunc(mm.vmas, func(a, b *VMA) int { return int64Cmp(a.Start, b.Start) })
+	mm.insertVMA(&VMA{Start: va, End: end, Prot: prot, Shared: shared})
 	mm.mmapLock.Unlock(t.th)
 	t.k.syscallReturn(mm, va, end, prot)
 	return nil
+}
+
+// insertVMA adds v, keeping the VMAs sorted (under the mmap lock for writing).
+func (mm *MM) insertVMA(v *VMA) {
+	mm.vmas = append(mm.vmas, v)
+	slices.SortFunc(mm.vmas, func(a, b *VMA) int { return int64Cmp(a.Start, b.Start) })
 }
 
 // splitVMAs makes [start, end) a union of whole VMAs (split_vma) and
@@ -127,10 +131,7 @@ func (t *Task) Mprotect(va, length uint64, prot Prot) error {
 // (change_pte_range), under its PTL, after flush_tlb_batched_pending.
 func (t *Task) changePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int, prot Prot) {
 	mm := t.mm
-	ptl := mm.ptl(lt.PFN)
-	ptl.Lock(t.th)
-	defer ptl.Unlock(t.th)
-	t.FlushTLBBatchedPending(mm)
+	defer t.lockTable(mm, lt.PFN)()
 	for i := lo; i < hi; i++ {
 		s := lt.Slot(i)
 		old := s.Load()
@@ -215,9 +216,7 @@ func (t *Task) Munmap(va, length uint64) error {
 func (t *Task) zapRange(g *MMUGather, start, end uint64) {
 	mm := g.mm
 	mm.tables.LeafTables(start, end, func(lt pagetable.LeafTable, lo, hi int) bool {
-		ptl := mm.ptl(lt.PFN)
-		ptl.Lock(t.th)
-		t.FlushTLBBatchedPending(mm)
+		unlock := t.lockTable(mm, lt.PFN)
 		for i := lo; i < hi; i++ {
 			s := lt.Slot(i)
 			if s.Load() == 0 {
@@ -239,7 +238,7 @@ func (t *Task) zapRange(g *MMUGather, start, end uint64) {
 				g.removePage(old.PFN())
 			}
 		}
-		ptl.Unlock(t.th)
+		unlock()
 		return true
 	})
 }

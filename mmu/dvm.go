@@ -101,22 +101,28 @@ func (c *CPU) takeInbox(buf []inval) []inval {
 // scheduler so that it replays.
 func (c *CPU) deliverDet() {
 	num, den := c.m.cfg.DeliverNum, c.m.cfg.DeliverDen
+	for _, inv := range c.takeInboxIf(func(inval) bool { return c.thread.Chance(num, den) }) {
+		c.apply(inv)
+	}
+}
+
+// takeInboxIf removes and returns the inbox entries pick chooses, in order,
+// leaving the rest.
+func (c *CPU) takeInboxIf(pick func(inval) bool) []inval {
 	c.inboxMu.Lock()
+	defer c.inboxMu.Unlock()
 	keep := c.inbox[:0]
-	var now []inval
+	var taken []inval
 	for _, inv := range c.inbox {
-		if c.thread.Chance(num, den) {
-			now = append(now, inv)
+		if pick(inv) {
+			taken = append(taken, inv)
 		} else {
 			keep = append(keep, inv)
 		}
 	}
 	c.inbox = keep
 	c.inboxN.Store(int32(len(keep)))
-	c.inboxMu.Unlock()
-	for _, inv := range now {
-		c.apply(inv)
-	}
+	return taken
 }
 
 // deliverParallel is the parallel-mode delivery model: each invalidation is
@@ -163,20 +169,7 @@ func (c *CPU) applyAll() {
 // applyOwn applies, at once, what c itself posted to its own inbox: a DSB
 // completes the issuer's own invalidations on its own TLB without waiting.
 func (c *CPU) applyOwn() {
-	c.inboxMu.Lock()
-	keep := c.inbox[:0]
-	var own []inval
-	for _, inv := range c.inbox {
-		if inv.issuer == c {
-			own = append(own, inv)
-		} else {
-			keep = append(keep, inv)
-		}
-	}
-	c.inbox = keep
-	c.inboxN.Store(int32(len(keep)))
-	c.inboxMu.Unlock()
-	for _, inv := range own {
+	for _, inv := range c.takeInboxIf(func(inv inval) bool { return inv.issuer == c }) {
 		c.apply(inv)
 	}
 	kept := c.pending[:0]

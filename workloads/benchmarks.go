@@ -125,25 +125,14 @@ func setupSwapBench(env *Env) (func(*mmu.CPU), error) {
 				env.Reclaim.Stop()
 			}
 		}()
-		if id == 0 {
-			var err error
-			if buf, err = t.Mmap(uint64(p.Pages)*page, mm.ProtRead|mm.ProtWrite, false); err != nil {
-				env.Fail("mmap: %v", err)
-			}
-			mapped.Set()
-		} else {
-			mapped.Wait(t, "working set mapped")
+		if err := mapOrWait(env, t, id, p.Pages, &mapped, &buf); err != nil {
+			env.Fail("mmap: %v", err)
+			return
 		}
 		r := rand.New(rand.NewPCG(seed, uint64(id)))
 		for i := int64(0); i < p.Accesses*int64(env.Rounds); i++ {
 			va := buf + uint64(r.IntN(p.Pages))*page + uint64(id)*8
-			var err error
-			if r.IntN(100) < p.WritePct {
-				err = t.Store(va, uint64(i))
-			} else {
-				_, err = t.Load(va)
-			}
-			if err != nil {
+			if err := accessMix(t, r, p.WritePct, va, uint64(i)); err != nil {
 				env.Fail("access: %v", err)
 				return
 			}

@@ -63,14 +63,9 @@ func setupSynthetic(env *Env, next pattern) (func(*mmu.CPU), error) {
 			return
 		}
 		t := tasks[id]
-		if id == 0 {
-			var err error
-			if buf, err = t.Mmap(uint64(p.Pages)*page, mm.ProtRead|mm.ProtWrite, false); err != nil {
-				env.Fail("mmap: %v", err)
-			}
-			mapped.Set()
-		} else {
-			mapped.Wait(t, "working set mapped")
+		if err := mapOrWait(env, t, id, p.Pages, &mapped, &buf); err != nil {
+			env.Fail("mmap: %v", err)
+			return
 		}
 		r := rand.New(rand.NewPCG(seed, uint64(id)))
 		z := rand.NewZipf(r, p.ZipfS, 1, uint64(p.Pages-1))
@@ -81,12 +76,7 @@ func setupSynthetic(env *Env, next pattern) (func(*mmu.CPU), error) {
 			// word, which is what the oracle's lost-write check assumes.
 			word := id + p.Threads*int(n%int64(512/p.Threads))
 			va := buf + uint64(pg)*page + uint64(word)*8
-			var err error
-			if r.IntN(100) < p.WritePct {
-				err = t.Store(va, uint64(n))
-			} else {
-				_, err = t.Load(va)
-			}
+			err := accessMix(t, r, p.WritePct, va, uint64(n))
 			if err != nil {
 				env.Fail("access: %v", err)
 				return

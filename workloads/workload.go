@@ -9,6 +9,7 @@ package workloads
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -206,3 +207,26 @@ func isSegv(err error) bool {
 }
 
 const page = 4096
+
+// mapOrWait has thread 0 map the shared working set of pages pages and the
+// other threads wait until it has; every thread gets its address in *buf.
+func mapOrWait(env *Env, t *mm.Task, id int, pages int, mapped *latch, buf *uint64) error {
+	if id != 0 {
+		mapped.Wait(t, "working set mapped")
+		return nil
+	}
+	va, err := t.Mmap(uint64(pages)*page, mm.ProtRead|mm.ProtWrite, false)
+	*buf = va
+	mapped.Set()
+	return err
+}
+
+// accessMix makes one access of a synthetic thread: a store of val with
+// probability writePct%, else a load.
+func accessMix(t *mm.Task, r *rand.Rand, writePct int, va, val uint64) error {
+	if r.IntN(100) < writePct {
+		return t.Store(va, val)
+	}
+	_, err := t.Load(va)
+	return err
+}
