@@ -123,6 +123,9 @@ type Summary struct {
 	CICoverage float64
 	// Integer is set when every value is a whole number (a count).
 	Integer bool
+	// Nonzero is how many of the N runs have a value above zero: for a
+	// violation count, the schedules that broke.
+	Nonzero int
 }
 
 // GroupSummary is the runs that share the values of the grouping columns.
@@ -300,6 +303,9 @@ func summarize(name string, values []float64) (Summary, error) {
 		if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
 			s.Integer = false
 		}
+		if v > 0 {
+			s.Nonzero++
+		}
 	}
 	var err error
 	if s.Median, err = stats.Median(values); err != nil {
@@ -378,7 +384,7 @@ func WriteReportTable(w io.Writer, by []string, groups []GroupSummary) error {
 		return err
 	}
 	legend := "Per metric: median / [95% CI of the median: order-statistic (binomial) interval] / p95, over the runs.\n" +
-		"violating: runs with violations > 0, of the runs.\n"
+		"violating: runs with violations > 0, of the runs; \"in k/n runs\": runs where that kind of violation occurred.\n"
 	if short {
 		legend += "*: under 6 runs no interval reaches 95%: shown is [min, max], covering 1-2^(1-n) (93.75% for n=5).\n"
 	}
@@ -399,7 +405,17 @@ func (s Summary) cell(runs int) string {
 	if s.N != runs {
 		p95 += fmt.Sprintf(" (n=%d)", s.N)
 	}
-	return FormatValue(s.Median, s.Integer) + "\n" + ci + "\n" + p95
+	cell := FormatValue(s.Median, s.Integer) + "\n" + ci + "\n" + p95
+	if violationKinds[s.Metric] {
+		cell += fmt.Sprintf("\nin %d/%d runs", s.Nonzero, s.N)
+	}
+	return cell
+}
+
+// violationKinds are the violation-count columns, whose cells also say in
+// how many runs the count was above zero (schedules that broke, by kind).
+var violationKinds = map[string]bool{
+	"violations": true, "protection_violations": true, "lost_writes": true, "use_after_free": true,
 }
 
 // FormatValue formats v to suit its magnitude: counts (integer set) as
