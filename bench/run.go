@@ -51,7 +51,6 @@ type Result struct {
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// Params are the workload parameters in force (defaults filled in).
 	Params workloads.Params `json:"params"`
-	firsts [mm.NumViolationKinds]*mm.Event
 }
 
 // ViolationCount is the number of violations of every kind.
@@ -167,7 +166,6 @@ func Run(cfg Config) (*Result, error) {
 	o := k.Oracle()
 	for v := mm.ViolationKind(0); v < mm.NumViolationKinds; v++ {
 		res.Violations[v] = o.Count(v)
-		res.firsts[v] = o.First(v)
 	}
 	res.First = o.FirstAny()
 	if runErr != nil {

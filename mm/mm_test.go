@@ -270,3 +270,27 @@ func TestNestedGathers(t *testing.T) {
 		})
 	}
 }
+
+// Mmap steps over a MAP_FIXED mapping in its way; MmapFixed refuses to
+// overlap one.
+func TestMmapPlacement(t *testing.T) {
+	g := newRig(t, 1, "flush-mm", "fullmm", 1)
+	g.single(t, func(tk *mm.Task) {
+		first, err := tk.Mmap(page, mm.ProtRead, false)
+		must(t, err)
+		// Where the next Mmap would go (2 MiB aligned, past a guard gap).
+		next := (first+page+2<<20-1)&^(2<<20-1) + 2<<20
+		must(t, tk.MmapFixed(next, 4*page, mm.ProtRead|mm.ProtWrite, false))
+		if err := tk.MmapFixed(next+page, page, mm.ProtRead, false); !errors.Is(err, mm.ErrInval) {
+			t.Fatalf("overlapping MmapFixed: %v", err)
+		}
+		va, err := tk.Mmap(8*page, mm.ProtRead, false)
+		must(t, err)
+		if va < next+4*page && next < va+8*page {
+			t.Fatalf("Mmap placed %#x over the fixed mapping at %#x", va, next)
+		}
+		if n := len(tk.MM().VMAs()); n != 3 {
+			t.Fatalf("%d VMAs, want 3", n)
+		}
+	})
+}

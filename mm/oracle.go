@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -176,20 +177,10 @@ func (k *Kernel) syscallReturn(mm *MM, start, end uint64, prot Prot) {
 			}
 		}
 		next = append(next, shadowVMA{start, end, prot, now})
-		slices.SortFunc(next, func(a, b shadowVMA) int { return int64Cmp(a.start, b.start) })
+		slices.SortFunc(next, func(a, b shadowVMA) int { return cmp.Compare(a.start, b.start) })
 		mm.shadow.prots.Store(&next)
 	}
 	k.clock.Store(now)
-}
-
-func int64Cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // protAt is the protection of va as the program may rely on it, and since when.

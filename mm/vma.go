@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/mmubench/mmubench/pagetable"
@@ -22,6 +23,15 @@ func (t *Task) Mmap(length uint64, prot Prot, shared bool) (uint64, error) {
 	mm := t.mm
 	mm.mmapLock.Lock(t.th)
 	va := mm.nextMap
+	for _, v := range mm.vmas { // sorted: step past any in the way (MmapFixed)
+		if v.Start < va+length && va < v.End {
+			va = (v.End + 2<<20 - 1) &^ (2<<20 - 1)
+		}
+	}
+	if va+length > pagetable.MaxVA {
+		mm.mmapLock.Unlock(t.th)
+		return 0, ErrNoMem
+	}
 	mm.nextMap = (va + length + 2<<20 - 1) &^ (2<<20 - 1)
 	mm.nextMap += 2 << 20 // a guard gap
 	mm.insertVMA(&VMA{Start: va, End: va + length, Prot: prot, Shared: shared})
@@ -56,7 +66,7 @@ func (t *Task) MmapFixed(va, length uint64, prot Prot, shared bool) error {
 // insertVMA adds v, keeping the VMAs sorted (under the mmap lock for writing).
 func (mm *MM) insertVMA(v *VMA) {
 	mm.vmas = append(mm.vmas, v)
-	slices.SortFunc(mm.vmas, func(a, b *VMA) int { return int64Cmp(a.Start, b.Start) })
+	slices.SortFunc(mm.vmas, func(a, b *VMA) int { return cmp.Compare(a.Start, b.Start) })
 }
 
 // splitVMAs makes [start, end) a union of whole VMAs (split_vma) and

@@ -45,18 +45,6 @@ func (c *CPU) Store(va, val uint64) Fault {
 	return FaultNone
 }
 
-// Translate resolves va as an access would, without touching data, and
-// returns the frame. The kernel's oracle uses it to learn where a user access
-// landed; it counts as an access.
-func (c *CPU) Translate(va uint64, write bool) (pfn uint64, f Fault) {
-	c.yieldPoint()
-	e, f := c.translate(va, write)
-	if f != FaultNone {
-		return 0, f
-	}
-	return e.pfn, FaultNone
-}
-
 // Probe returns the frame a cached translation of va leads to, without
 // counting an access or touching replacement state: the oracle uses it to
 // name the frame an access through a stale entry reached. Call it on the
