@@ -3,8 +3,11 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/mmubench/mmubench/mmu"
 )
 
 func smallSweep() *Sweep {
@@ -97,5 +100,30 @@ func TestReadDoneRejectsOtherCSVs(t *testing.T) {
 	}
 	if d, n, err := ReadDone(nil); err != nil || len(d) != 0 || n != 0 {
 		t.Fatalf("empty file: %v %d %v", d, n, err)
+	}
+}
+
+// A configuration survives JSON: what travels with a result re-runs it.
+func TestConfigJSONRoundTrip(t *testing.T) {
+	c := DefaultConfig()
+	c.Machine.L2 = mmu.TLBGeometry{}
+	c.Machine.Replacement = mmu.ReplPLRU
+	c.Machine.L1 = mmu.TLBGeometry{Entries: 16, Ways: 16}
+	c.Params.Pages = 7
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"l2":"off"`, `"replacement":"plru"`, `"mode":"det"`, `"l1":"16x16"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	var back Config
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Key() != c.Key() {
+		t.Fatalf("round trip changed the config:\n%s\n%s", c.Key(), back.Key())
 	}
 }

@@ -129,3 +129,30 @@ func tagKind(tag uint64) int      { return int(tag>>tlbTagKindShift) & 3 }
 // tagVA is the lowest VA (48-bit, zero-extended) the tag covers; with
 // tagShift(tagKind(tag)) it gives the range for range invalidation.
 func tagVA(tag uint64) uint64 { return (tag & tlbTagPrefixMask) << tagShift(tagKind(tag)) & tlbVAMask }
+
+// MarshalText writes the policy's name (in JSON configurations).
+func (r Replacement) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads a policy's name.
+func (r *Replacement) UnmarshalText(b []byte) error {
+	v, err := ParseReplacement(string(b))
+	*r = v
+	return err
+}
+
+// MarshalText writes "ENTRIESxWAYS", or "off" for the zero geometry.
+func (g TLBGeometry) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (g *TLBGeometry) UnmarshalText(b []byte) error {
+	s := string(b)
+	if s == "off" {
+		*g = TLBGeometry{}
+		return nil
+	}
+	var rest string
+	if n, _ := fmt.Sscanf(s, "%dx%d%s", &g.Entries, &g.Ways, &rest); n < 2 || rest != "" {
+		return fmt.Errorf("TLB geometry %q: want ENTRIESxWAYS or off", s)
+	}
+	return nil
+}

@@ -28,6 +28,16 @@ func (m Mode) String() string {
 	return "parallel"
 }
 
+// MarshalText writes "det" or "parallel" (in JSON configurations).
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads "det" or "parallel".
+func (m *Mode) UnmarshalText(b []byte) error {
+	v, err := ParseMode(string(b))
+	*m = v
+	return err
+}
+
 // ParseMode parses "det" or "parallel".
 func ParseMode(s string) (Mode, error) {
 	switch s {
@@ -52,18 +62,18 @@ const DefaultChangeEvery = 500
 
 // Config configures a Scheduler.
 type Config struct {
-	Mode    Mode
-	Threads int
+	Mode    Mode `json:"mode"`
+	Threads int  `json:"-"` // set by whoever runs the threads
 	// Seed seeds every choice of Det mode.
-	Seed uint64
+	Seed uint64 `json:"seed"`
 	// ChangeEvery is the mean number of yield points between priority
 	// changes in Det mode (0 = DefaultChangeEvery). Smaller values switch
 	// more often and explore shallower races.
-	ChangeEvery uint64
+	ChangeEvery uint64 `json:"change_every,omitempty"`
 	// Record keeps the Det-mode choices in a Trace (see Scheduler.Trace).
-	Record bool
+	Record bool `json:"-"`
 	// Replay, if non-nil, replaces the seed: Det mode follows its choices.
-	Replay *Trace
+	Replay *Trace `json:"-"`
 }
 
 // Scheduler runs a fixed set of threads in one of the two modes.
