@@ -70,8 +70,8 @@ func (t *Task) FlushTLBBatchedPending(mm *MM) {
 		return
 	}
 	t.k.Stats.BatchedPending.Add(1)
+	mm.pendingFlushes.Add(1) // before the flush: a window measuring its cost opens now
 	t.k.batch.FlushPending(t, mm)
-	mm.pendingFlushes.Add(1)
 	mm.tlbFlushBatched.CompareAndSwap(batch, pending|pending<<TLBFlushBatchFlushedShift)
 }
 

@@ -75,7 +75,8 @@ type MM struct {
 	tlbFlushPending atomic.Int32
 	// pendingFlushes counts flush_tlb_batched_pending calls on this mm that
 	// found batches pending and flushed (the events after which Ryan
-	// Roberts expected the mm's TLB miss rate to jump).
+	// Roberts expected the mm's TLB miss rate to jump); it moves before the
+	// flush is issued, so a window opened on it sees the flush's misses.
 	pendingFlushes atomic.Uint64
 
 	// Pending is the VA set that pending batches cover, for policies that

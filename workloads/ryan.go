@@ -5,6 +5,7 @@ import (
 
 	"github.com/mmubench/mmubench/mm"
 	"github.com/mmubench/mmubench/mmu"
+	"github.com/mmubench/mmubench/sched"
 )
 
 // postFlushWindow is how many accesses of a hot thread after a
@@ -54,6 +55,7 @@ func setupMprotectUnderReclaim(env *Env) (func(*mmu.CPU), error) {
 	var hotBuf, coldBuf uint64
 	var winAccesses, winWalks, hotAccesses, hotWalks atomic.Uint64
 	var reclaimRound atomic.Uint64
+	var roundQ sched.WaitQueue
 	hotPages := uint64(p.Pages)
 	body := func(c *mmu.CPU) {
 		id := c.ID()
@@ -121,10 +123,7 @@ func setupMprotectUnderReclaim(env *Env) (func(*mmu.CPU), error) {
 				}
 				if withKswapd {
 					want := reclaimRound.Load() + 1
-					for reclaimRound.Load() < want && !done.set.Load() {
-						t.CPU().Yield() // let kswapd get through a batch
-						t.CPU().Thread().Relax()
-					}
+					roundQ.Wait(t.Thread(), "a kswapd round", func() bool { return reclaimRound.Load() >= want })
 				} else if err := t.Madvise(coldBuf, coldPages*page, mm.MadvPageout); err != nil {
 					env.Fail("pageout: %v", err)
 				}
@@ -151,6 +150,7 @@ func setupMprotectUnderReclaim(env *Env) (func(*mmu.CPU), error) {
 				}
 				env.Reclaim.ReclaimPages(kswapd, pfns)
 				reclaimRound.Add(1)
+				roundQ.Notify()
 				c.Yield()
 			}
 		}
