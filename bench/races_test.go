@@ -141,3 +141,26 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// The synthetic patterns over threads and processes run clean in both
+// schedulers: every access made, nothing for the oracle to report.
+func TestSyntheticWorkloads(t *testing.T) {
+	for _, w := range []string{"seq", "stride", "uniform", "zipf"} {
+		for _, tc := range []struct {
+			mode           sched.Mode
+			threads, procs int
+		}{{sched.Det, 1, 1}, {sched.Det, 4, 2}, {sched.Parallel, 4, 4}} {
+			c := config(w, "flush-mm", "fullmm", tc.mode, 3)
+			c.Params.Threads, c.Params.Procs = tc.threads, tc.procs
+			c.Params.Pages, c.Params.Accesses = 300, 5000
+			r, err := Run(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Errors) > 0 || r.ViolationCount() > 0 || r.Total.Accesses < uint64(tc.threads*5000) {
+				t.Errorf("%s %v %d threads %d procs: errors %v, violations %v, %d accesses",
+					w, tc.mode, tc.threads, tc.procs, r.Errors, r.Violations, r.Total.Accesses)
+			}
+		}
+	}
+}

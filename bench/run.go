@@ -51,6 +51,9 @@ type Result struct {
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// Params are the workload parameters in force (defaults filled in).
 	Params workloads.Params `json:"params"`
+	// Trace is the det-mode schedule, when Config.Machine.Sched.Record
+	// asked for it: replaying it reproduces the run without the seed.
+	Trace *sched.Trace `json:"-"`
 }
 
 // ViolationCount is the number of violations of every kind.
@@ -110,8 +113,12 @@ func (c *Config) Validate() (*workloads.Workload, error) {
 	if err := c.Params.Validate(); err != nil {
 		return nil, err
 	}
-	if threads := cmp.Or(c.Params.Threads, w.Defaults.Threads); threads > c.Machine.CPUs {
+	threads := cmp.Or(c.Params.Threads, w.Defaults.Threads)
+	if threads > c.Machine.CPUs {
 		return nil, fmt.Errorf("workload %s: %d threads on %d CPUs", w.Name, threads, c.Machine.CPUs)
+	}
+	if procs := cmp.Or(c.Params.Procs, w.Defaults.Procs); procs > max(threads, 1) {
+		return nil, fmt.Errorf("workload %s: %d processes for %d threads", w.Name, procs, threads)
 	}
 	if c.Machine.CPUs < w.MinCPUs {
 		return nil, fmt.Errorf("workload %s needs at least %d CPUs, got %d", w.Name, w.MinCPUs, c.Machine.CPUs)
@@ -162,6 +169,9 @@ func Run(cfg Config) (*Result, error) {
 		Errors:  env.Errors(),
 		Metrics: env.Metrics(),
 		Params:  env.Params,
+	}
+	if cfg.Machine.Sched.Record {
+		res.Trace = m.Scheduler().Trace()
 	}
 	o := k.Oracle()
 	for v := mm.ViolationKind(0); v < mm.NumViolationKinds; v++ {

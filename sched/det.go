@@ -28,6 +28,11 @@ type detState struct {
 	trace  []Event
 	replay []Event
 	ri     int
+
+	// Chance calls so far by thread chanceThread at step chanceStep.
+	chanceStep   uint64
+	chanceThread int
+	chanceCalls  int
 }
 
 func (d *detState) init(s *Scheduler) {
@@ -127,7 +132,7 @@ func (d *detState) take(kind EventKind, thread int) (Event, bool) {
 	}
 	ev := d.replay[d.ri]
 	if ev.Step != d.step || ev.Kind != kind || (thread >= 0 && ev.Thread != thread) || ev.Thread >= len(d.s.threads) {
-		d.fail(fmt.Sprintf("expected %v, trace has %v", Event{d.step, kind, max(thread, 0)}, ev))
+		d.fail(fmt.Sprintf("expected %v, trace has %v", Event{Step: d.step, Kind: kind, Thread: max(thread, 0)}, ev))
 		return Event{}, false
 	}
 	d.ri++
@@ -185,13 +190,20 @@ func (d *detState) checkEnded() {
 	}
 }
 
-// chance draws a recorded coin flip for t.
+// chance draws a recorded coin flip for t. Only true outcomes are
+// recorded, each with its ordinal among t's draws at this step.
 func (d *detState) chance(t *Thread, num, den uint32) bool {
+	if d.step != d.chanceStep || t.id != d.chanceThread {
+		d.chanceStep, d.chanceThread, d.chanceCalls = d.step, t.id, 0
+	}
+	call := d.chanceCalls
+	d.chanceCalls++
 	if d.replaying() {
-		if d.ri < len(d.replay) && d.replay[d.ri].Step == d.step &&
-			d.replay[d.ri].Kind == EvChance && d.replay[d.ri].Thread == t.id {
-			d.take(EvChance, t.id)
-			return true
+		if d.ri < len(d.replay) {
+			if ev := d.replay[d.ri]; ev.Step == d.step && ev.Kind == EvChance && ev.Thread == t.id && ev.Call == call {
+				d.take(EvChance, t.id)
+				return true
+			}
 		}
 		return false
 	}
@@ -199,7 +211,7 @@ func (d *detState) chance(t *Thread, num, den uint32) bool {
 		return false
 	}
 	if d.record {
-		d.trace = append(d.trace, Event{Step: d.step, Kind: EvChance, Thread: t.id})
+		d.trace = append(d.trace, Event{Step: d.step, Kind: EvChance, Thread: t.id, Call: call})
 	}
 	return true
 }

@@ -32,13 +32,21 @@ func (k EventKind) String() string {
 }
 
 // Event is one recorded choice: at yield step Step, Kind happened to Thread.
+// A thread may draw several Chances at one step (one per pending
+// invalidation): Call says which of them came out true.
 type Event struct {
 	Step   uint64
 	Kind   EventKind
 	Thread int
+	Call   int
 }
 
-func (e Event) String() string { return fmt.Sprintf("%d %v %d", e.Step, e.Kind, e.Thread) }
+func (e Event) String() string {
+	if e.Kind == EvChance {
+		return fmt.Sprintf("%d %v %d %d", e.Step, e.Kind, e.Thread, e.Call)
+	}
+	return fmt.Sprintf("%d %v %d", e.Step, e.Kind, e.Thread)
+}
 
 // Trace is the sequence of choices of one Det-mode run; replaying it
 // reproduces the run's interleaving without the seed.
@@ -48,7 +56,7 @@ type Trace struct {
 }
 
 // WriteTo writes the trace as text: a "seed N" line, then one
-// "STEP KIND THREAD" line per event.
+// "STEP KIND THREAD" line per event ("STEP chance THREAD CALL" for a Chance).
 func (tr *Trace) WriteTo(w io.Writer) (int64, error) {
 	bw := bufio.NewWriter(w)
 	var n int64
@@ -79,8 +87,8 @@ func ReadTrace(r io.Reader) (*Trace, error) {
 			tr.Seed = v
 			continue
 		}
-		if len(f) != 3 {
-			return nil, fmt.Errorf("trace line %d: want \"STEP KIND THREAD\", got %q", ln, sc.Text())
+		if len(f) != 3 && len(f) != 4 {
+			return nil, fmt.Errorf("trace line %d: want \"STEP KIND THREAD [CALL]\", got %q", ln, sc.Text())
 		}
 		step, err := strconv.ParseUint(f[0], 10, 64)
 		if err != nil {
@@ -102,7 +110,13 @@ func ReadTrace(r io.Reader) (*Trace, error) {
 		if n := len(tr.Events); n > 0 && tr.Events[n-1].Step > step {
 			return nil, fmt.Errorf("trace line %d: step %d goes backwards", ln, step)
 		}
-		tr.Events = append(tr.Events, Event{Step: step, Kind: EventKind(kind), Thread: th})
+		call := 0
+		if len(f) == 4 {
+			if call, err = strconv.Atoi(f[3]); err != nil || call < 0 {
+				return nil, fmt.Errorf("trace line %d: bad call number %q", ln, f[3])
+			}
+		}
+		tr.Events = append(tr.Events, Event{Step: step, Kind: EventKind(kind), Thread: th, Call: call})
 	}
 	return tr, sc.Err()
 }

@@ -31,31 +31,39 @@ func init() {
 		next := pt.next
 		register(&Workload{
 			Name:        pt.name,
-			Description: "synthetic: " + pt.desc + " (parameters: pages, accesses, threads, write-pct, stride, zipf)",
+			Description: "synthetic: " + pt.desc + " (parameters: pages, accesses, threads, procs, write-pct, stride, zipf)",
 			MinCPUs:     1,
 			Rounds:      1,
-			Defaults:    Params{Pages: 1024, Accesses: 1 << 20, Threads: 1, WritePct: 30, Stride: 17, ZipfS: 1.1},
+			Defaults:    Params{Pages: 1024, Accesses: 1 << 20, Threads: 1, Procs: 1, WritePct: 30, Stride: 17, ZipfS: 1.1},
 			Setup:       func(env *Env) (func(*mmu.CPU), error) { return setupSynthetic(env, next) },
 		})
 	}
 }
 
-// setupSynthetic: Threads user threads of one mm, on CPUs 0..Threads-1,
-// each making Accesses accesses (times Rounds) to a shared working set of
-// Pages pages, WritePct of them stores.
+// setupSynthetic: Threads user threads on CPUs 0..Threads-1, spread
+// round-robin over Procs processes (each its own mm, ASID and working set
+// of Pages pages); each thread makes Accesses accesses (times Rounds),
+// WritePct of them stores.
 func setupSynthetic(env *Env, next pattern) (func(*mmu.CPU), error) {
 	k := env.Kernel
 	p := env.Params
-	space, err := k.NewMM()
-	if err != nil {
-		return nil, err
+	type proc struct {
+		mapped latch
+		buf    uint64
+	}
+	procs := make([]*proc, p.Procs)
+	spaces := make([]*mm.MM, p.Procs)
+	for i := range procs {
+		procs[i] = &proc{}
+		var err error
+		if spaces[i], err = k.NewMM(); err != nil {
+			return nil, err
+		}
 	}
 	tasks := make([]*mm.Task, p.Threads)
 	for i := range tasks {
-		tasks[i] = k.NewTask(env.Machine.CPU(i), space, "user")
+		tasks[i] = k.NewTask(env.Machine.CPU(i), spaces[i%p.Procs], "user")
 	}
-	var mapped latch
-	var buf uint64
 	seed := env.Machine.Config().Sched.Seed
 	return func(c *mmu.CPU) {
 		id := c.ID()
@@ -63,10 +71,13 @@ func setupSynthetic(env *Env, next pattern) (func(*mmu.CPU), error) {
 			return
 		}
 		t := tasks[id]
-		if err := mapOrWait(env, t, id, p.Pages, &mapped, &buf); err != nil {
+		pr := procs[id%p.Procs]
+		// The process's first thread maps its working set.
+		if err := mapOrWait(env, t, id/p.Procs, p.Pages, &pr.mapped, &pr.buf); err != nil {
 			env.Fail("mmap: %v", err)
 			return
 		}
+		buf := pr.buf
 		r := rand.New(rand.NewPCG(seed, uint64(id)))
 		z := rand.NewZipf(r, p.ZipfS, 1, uint64(p.Pages-1))
 		total := p.Accesses * int64(env.Rounds)

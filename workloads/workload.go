@@ -55,6 +55,7 @@ type Params struct {
 	Pages    int     `json:"pages,omitempty"`     // working set, in pages
 	Accesses int64   `json:"accesses,omitempty"`  // accesses per thread
 	Threads  int     `json:"threads,omitempty"`   // user threads (one per CPU)
+	Procs    int     `json:"procs,omitempty"`     // processes the threads are spread over (each its own mm and ASID)
 	WritePct int     `json:"write_pct,omitempty"` // percentage of accesses that are stores
 	Stride   int     `json:"stride,omitempty"`    // stride pattern: pages between accesses
 	ZipfS    float64 `json:"zipf_s,omitempty"`    // zipf pattern: exponent (> 1)
@@ -71,6 +72,9 @@ func (p Params) merged(d Params) Params {
 	if p.Threads == 0 {
 		p.Threads = d.Threads
 	}
+	if p.Procs == 0 {
+		p.Procs = d.Procs
+	}
 	if p.WritePct == 0 {
 		p.WritePct = d.WritePct
 	}
@@ -86,7 +90,7 @@ func (p Params) merged(d Params) Params {
 // Validate refuses parameters that cannot be run.
 func (p Params) Validate() error {
 	switch {
-	case p.Pages < 0, p.Accesses < 0, p.Threads < 0, p.Stride < 0:
+	case p.Pages < 0, p.Accesses < 0, p.Threads < 0, p.Stride < 0, p.Procs < 0:
 		return fmt.Errorf("negative workload parameter in %+v", p)
 	case p.WritePct < 0 || p.WritePct > 100:
 		return fmt.Errorf("write percentage %d (must be 0..100)", p.WritePct)
@@ -155,6 +159,9 @@ func (w *Workload) Prepare(env *Env) error {
 	}
 	if n := env.Machine.NumCPUs(); env.Params.Threads > n {
 		return fmt.Errorf("%s: %d threads on %d CPUs", w.Name, env.Params.Threads, n)
+	}
+	if env.Params.Procs > max(env.Params.Threads, 1) {
+		return fmt.Errorf("%s: %d processes for %d threads", w.Name, env.Params.Procs, env.Params.Threads)
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ func addMachineFlags(fs *flag.FlagSet, cfg *bench.Config) *machineFlags {
 	fs.IntVar(&p.Pages, "pages", 0, "workload working set in pages (0: the workload's default)")
 	fs.Int64Var(&p.Accesses, "accesses", 0, "accesses per thread (0: the workload's default)")
 	fs.IntVar(&p.Threads, "threads", 0, "user threads (0: the workload's default)")
+	fs.IntVar(&p.Procs, "procs", 0, "processes the threads are spread over, each its own address space (0: the workload's default)")
 	fs.IntVar(&p.WritePct, "write-pct", 0, "percentage of accesses that are stores (0: the workload's default)")
 	fs.IntVar(&p.Stride, "stride", 0, "stride workload: pages between accesses")
 	fs.Float64Var(&p.ZipfS, "zipf", 0, "zipf workload: exponent (> 1)")

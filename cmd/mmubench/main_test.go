@@ -57,3 +57,41 @@ func TestRunCSV(t *testing.T) {
 		t.Fatalf("rows:\n%s", out.String())
 	}
 }
+
+// A det run's schedule, written with --trace-out, replays the run with
+// --replay: the same row, the same first violation.
+func TestTraceOutReplay(t *testing.T) {
+	dir := t.TempDir()
+	trace := dir + "/s7.trace"
+	base := []string{"run", "--workload", "reclaim-mprotect", "--policy", "dsb-only", "--format", "csv"}
+	var a, b, se bytes.Buffer
+	if code := Main(append(base, "--seed", "7", "--trace-out", trace), &a, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	if code := Main(append(base, "--replay", trace), &b, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	row := func(s string) string { // drop wall_ns (column 24)
+		f := strings.Split(strings.Split(strings.TrimSpace(s), "\n")[1], ",")
+		return strings.Join(append(f[:23:23], f[24:]...), ",")
+	}
+	if row(a.String()) != row(b.String()) || !strings.Contains(a.String(), "protection on cpu0") {
+		t.Fatalf("replay differs:\n%s\n%s", a.String(), b.String())
+	}
+	// The same schedule under another policy is another run: it diverges.
+	var c bytes.Buffer
+	Main([]string{"run", "--workload", "reclaim-mprotect", "--policy", "range", "--format", "csv", "--replay", trace}, &c, &se)
+	if !strings.Contains(c.String(), "replay diverged") {
+		t.Fatalf("replaying under another policy did not diverge:\n%s", c.String())
+	}
+	for _, args := range [][]string{
+		append(base, "--replay", trace, "--runs", "2"),
+		append(base, "--trace-out", trace, "--sched", "parallel"),
+		append(base, "--replay", dir+"/none"),
+	} {
+		se.Reset()
+		if code := Main(args, &a, &se); code != 2 {
+			t.Errorf("%v: exit %d (%s), want 2", args, code, se.String())
+		}
+	}
+}

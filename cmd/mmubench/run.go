@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/mmubench/mmubench/bench"
 	"github.com/mmubench/mmubench/sched"
@@ -26,6 +27,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "workload length in rounds (0 = the workload's default)")
 	format := fs.String("format", "table", "output format: table, csv, json")
 	mf := addMachineFlags(fs, &cfg)
+	traceOut := fs.String("trace-out", "", "det mode, one run: write the run's schedule (its scheduler choices) to this file")
+	replay := fs.String("replay", "", "det mode, one run: follow the schedule in this file (from --trace-out) instead of the seed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -46,6 +49,25 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if *runs < 1 {
 		return usageError{fmt.Errorf("--runs %d: must be at least 1", *runs)}
 	}
+	if *traceOut != "" || *replay != "" {
+		if mode != sched.Det || *runs != 1 {
+			return usageError{fmt.Errorf("--trace-out and --replay need --sched det and --runs 1")}
+		}
+		cfg.Machine.Sched.Record = *traceOut != ""
+	}
+	if *replay != "" {
+		f, err := os.Open(*replay)
+		if err != nil {
+			return usageError{err}
+		}
+		tr, err := sched.ReadTrace(f)
+		f.Close()
+		if err != nil {
+			return usageError{fmt.Errorf("%s: %w", *replay, err)}
+		}
+		cfg.Machine.Sched.Replay = tr
+		*seed = tr.Seed // the row names the seed the schedule came from
+	}
 	if _, err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -59,6 +81,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		res, err := bench.Run(c)
 		if err != nil {
 			return err
+		}
+		if *traceOut != "" {
+			if err := bench.AtomicWrite(*traceOut, func(w io.Writer) error { _, err := res.Trace.WriteTo(w); return err }); err != nil {
+				return err
+			}
 		}
 		if err := out.Write(res); err != nil {
 			return err
