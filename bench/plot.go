@@ -62,7 +62,8 @@ func PlotSummary(path, metric string, by []string, groups []GroupSummary, title 
 	p.X.Label.Text = strings.Join(by, "/")
 	p.Y.Label.Text = metric + " (median, 95% CI)"
 	p.Y.Min = 0
-	chart, err := plotter.NewBarChart(bars, vg.Points(20))
+	width := max(6*vg.Inch, vg.Length(len(names))*0.6*vg.Inch)
+	chart, err := plotter.NewBarChart(bars, min(vg.Points(40), width/vg.Length(2*len(names))))
 	if err != nil {
 		return err
 	}
@@ -73,14 +74,21 @@ func PlotSummary(path, metric string, by []string, groups []GroupSummary, title 
 		return err
 	}
 	ebars.LineStyle.Width = vg.Points(1)
-	p.Add(plotter.NewGrid(), chart, ebars)
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = nil // the x axis is nominal
+	p.Add(grid, chart, ebars)
 	p.NominalX(names...)
-	if len(names) > 4 {
+	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
+	// Slant the labels when they would run into each other.
+	chars := 0
+	for _, n := range names {
+		chars += len(n)
+	}
+	if vg.Length(chars)*p.X.Tick.Label.Font.Size*0.6 > width*0.8 {
 		p.X.Tick.Label.Rotation = math.Pi / 6
 		p.X.Tick.Label.XAlign = draw.XRight
 		p.X.Tick.Label.YAlign = draw.YCenter
 	}
-	width := max(6*vg.Inch, vg.Length(len(names))*0.6*vg.Inch)
 	wt, err := p.WriterTo(width, 4*vg.Inch, format)
 	if err != nil {
 		return err

@@ -57,21 +57,17 @@ func ReadResults(r io.Reader) (*Table, error) {
 		header[i] = strings.TrimSpace(header[i])
 	}
 	header[0] = strings.TrimPrefix(header[0], "\ufeff")
-	known := false
+	if !slices.ContainsFunc(header, func(h string) bool { return slices.Contains(CSVHeader, h) }) {
+		return nil, fmt.Errorf("no header row: line 1 names none of the results columns (%s, ...)",
+			strings.Join(CSVHeader[:6], ","))
+	}
 	for i, h := range header {
-		if slices.Contains(CSVHeader, h) {
-			known = true
-		}
 		if h == "" {
 			return nil, fmt.Errorf("line 1: header column %d has no name", i+1)
 		}
 		if slices.Index(header, h) != i {
 			return nil, fmt.Errorf("line 1: header names column %q twice", h)
 		}
-	}
-	if !known {
-		return nil, fmt.Errorf("no header row: line 1 names none of the results columns (%s, ...)",
-			strings.Join(CSVHeader[:6], ","))
 	}
 	t := &Table{Header: header}
 	for {

@@ -106,6 +106,7 @@ func (t *Task) doSwapPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.M
 	if slot.Load() == pte {
 		if pfn, ok := t.k.swapCacheTake(swapSlot(pte)); ok {
 			// Still in memory: map the same folio back.
+			t.k.Stats.SwapCacheHits.Add(1)
 			t.k.reuseAnonFolio(pfn, t.mm, va)
 			t.cpu.Yield()
 			slot.Store(mkPTE(pfn, vma, write))

@@ -91,7 +91,8 @@ type Stats struct {
 	NestedFlushes       atomic.Uint64 // tlb_finish_mmu calls that found a nested gather
 	Faults              atomic.Uint64 // user faults handled
 	Segv                atomic.Uint64 // faults delivered to the program as SIGSEGV
-	SwapIns             atomic.Uint64
+	SwapIns             atomic.Uint64 // pages read back from swap
+	SwapCacheHits       atomic.Uint64 // swap faults that found the page still in the swap cache
 	Scanned             atomic.Uint64 // reclaim: folios scanned
 	Unmapped            atomic.Uint64 // reclaim: folios unmapped
 	WrittenBack         atomic.Uint64 // reclaim: folios written to swap

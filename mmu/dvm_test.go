@@ -334,3 +334,29 @@ func TestParallelHammer(t *testing.T) {
 		}
 	}
 }
+
+// A target that only spins (yield points, no accesses) still applies an
+// invalidation that falls due after a latency: the issuer's DSB completes.
+func TestDSBWithSpinningTarget(t *testing.T) {
+	m := newMachine(t, 2, sched.Parallel, 1, func(c *Config) { c.Latency = 5000 })
+	sp := mapPages(t, m, 1, testBase, 1, userRW)
+	var cached, done flag
+	err := m.Run(func(c *CPU) {
+		sp.enter(c)
+		if c.ID() == 1 {
+			c.Load(sp.va(0))
+			cached.Set()
+			for !done.set.Load() {
+				c.Yield()
+			}
+			return
+		}
+		cached.Wait(c, "cached")
+		c.TLBIVMALLE1IS()
+		c.DSBISH() // hangs if spinning CPU 1 never reaches the deadline
+		done.Set()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -181,9 +181,15 @@ func (c *CPU) ASID() uint16 { return c.asid }
 func (c *CPU) Charge(cycles uint64) { c.ctr.Cycles += cycles }
 
 // Yield is a yield point outside the access path (the kernel calls it
-// before each descriptor update): the scheduler may switch here, and
-// pending invalidations may be applied.
-func (c *CPU) Yield() { c.yieldPoint() }
+// before each descriptor update, a program in a spin loop on each turn):
+// the scheduler may switch here, and pending invalidations may be applied.
+// It costs a cycle: a CPU that only spins still moves its clock, so that
+// invalidations due to it after a latency fall due and no DSB waits on it
+// forever.
+func (c *CPU) Yield() {
+	c.ctr.Cycles++
+	c.yieldPoint()
+}
 
 // yieldPoint is where the delivery model applies invalidations to this CPU.
 // It is on every access, so it is one inlined test: det mode, something in

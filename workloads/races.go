@@ -160,6 +160,7 @@ func setupMadvFreeRace(env *Env) (func(c *mmu.CPU), error) {
 	var buf uint64
 	var mapped latch
 	dirtied, rewritten, reclaimed := latches(rounds), latches(rounds), latches(rounds)
+	var arrived atomic.Int64
 	const length = madvFreePages * page
 	return func(c *mmu.CPU) {
 		switch c.ID() {
@@ -176,6 +177,7 @@ func setupMadvFreeRace(env *Env) (func(c *mmu.CPU), error) {
 					}
 				}
 				dirtied[r].Set()
+				startTogether(w, &arrived, r)
 				if err := w.Madvise(buf, length, mm.MadvFree); err != nil {
 					env.Fail("madvise: %v", err)
 				}
@@ -196,6 +198,7 @@ func setupMadvFreeRace(env *Env) (func(c *mmu.CPU), error) {
 			mapped.Wait(other, "buffer mapped")
 			for r := 0; r < rounds; r++ {
 				dirtied[r].Wait(other, "pages dirtied")
+				startTogether(other, &arrived, r)
 				if err := other.Madvise(buf, length, mm.MadvFree); err != nil {
 					env.Fail("madvise: %v", err)
 				}
@@ -262,7 +265,7 @@ func setupDontneedRace(env *Env) (func(c *mmu.CPU), error) {
 		case 1:
 			mapped.Wait(helper, "buffer mapped")
 			for r := 0; r < rounds; r++ {
-				flag[r].Wait(helper, "flag")
+				flag[r].Spin(helper, "flag") // the reproducer's helper spins on a volatile flag
 				if err := helper.Madvise(buf, length, mm.MadvDontneed); err != nil {
 					env.Fail("madvise: %v", err)
 				}
@@ -270,4 +273,17 @@ func setupDontneedRace(env *Env) (func(c *mmu.CPU), error) {
 			}
 		}
 	}, nil
+}
+
+// startTogether is a spin barrier for two threads at round r: each waits,
+// yielding, until both have arrived. Racing syscalls must start together
+// in parallel mode, where a blocking wait's wake-up takes longer in host
+// time than the race window lasts.
+func startTogether(t *mm.Task, arrived *atomic.Int64, r int) {
+	want := int64(2 * (r + 1))
+	arrived.Add(1)
+	for arrived.Load() < want {
+		t.CPU().Yield()
+		t.Thread().Relax()
+	}
 }

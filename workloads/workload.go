@@ -204,6 +204,23 @@ func (l *latch) Set() { l.set.Store(true); l.q.Notify() }
 
 func (l *latch) Wait(t *mm.Task, what string) { l.q.Wait(t.Thread(), what, l.set.Load) }
 
+// Spin waits for the latch the way a program spinning on a volatile flag
+// does, where that matters: in parallel mode it spins, since waking a
+// blocked thread takes longer in host time than the races it starts last.
+// In det mode it blocks: when the waiter runs again is then a choice of the
+// scheduler, and a spinning thread would only hold the turn until the next
+// priority change.
+func (l *latch) Spin(t *mm.Task, what string) {
+	if t.Thread().Det() {
+		l.Wait(t, what)
+		return
+	}
+	for !l.set.Load() {
+		t.CPU().Yield()
+		t.Thread().Relax()
+	}
+}
+
 // latches makes n latches.
 func latches(n int) []latch { return make([]latch, n) }
 
