@@ -5,11 +5,13 @@ go 1.26.8
 // gVisor has no tags: its pkg/sync is pinned by pseudo-version.
 require gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 
-// The project's chosen libraries for statistics across seeds and terminal
-// tables, pinned now; bench/ and cmd/mmubench import them.
+// Statistics across seeds, terminal tables, plots, the sweep's progress bar.
 require (
 	github.com/montanaflynn/stats v0.14.0
 	github.com/olekukonko/tablewriter v1.1.5
+	github.com/schollz/progressbar/v3 v3.19.1
+	golang.org/x/term v0.47.0
+	gonum.org/v1/plot v0.17.0
 )
 
 require (
@@ -31,10 +33,7 @@ require (
 	github.com/olekukonko/errors v1.2.0 // indirect
 	github.com/olekukonko/ll v0.1.6 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	github.com/schollz/progressbar/v3 v3.19.1 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.36.0 // indirect
-	gonum.org/v1/plot v0.17.0 // indirect
 )
