@@ -26,7 +26,7 @@
 //
 //	MM.mmapLock (sched.RWMutex, the mmap lock)
 //	  PTL (sched.Mutex per level-3 table, split page-table locks)
-//	    Folio.mu, MM.rangeMu, MM.ptlMu, Kernel.swapMu, shadow locks (leaf locks)
+//	    Folio.mu, MM.Pending.mu, MM.ptlMu, swapDevice.mu, shadow.mu (leaf locks)
 //
 // Reclaim takes a PTL without the mmap lock (rmap walk), so it never waits
 // for the mmap lock while holding a PTL.

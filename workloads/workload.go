@@ -1,7 +1,12 @@
 // Package workloads is what the emulated user threads (and kernel threads)
 // do: the race scenarios of the patch threads, each a miniature of its
-// thread, and (to come) synthetic access patterns and the threads'
-// benchmarks.
+// thread; the benchmarks the threads cite (pageout-loop, swap-bench,
+// mprotect-under-reclaim); synthetic access patterns (seq, stride, uniform,
+// zipf) over threads and processes; and replay of valgrind lackey traces.
+//
+// Workloads that race syscalls against each other sequence their threads
+// with latches; where a race needs two CPUs to start together (parallel
+// mode) they spin instead of blocking (latch.Spin, startTogether).
 //
 // A workload's Setup runs before the machine starts and returns the body
 // every CPU runs; system calls happen inside the bodies, on the CPUs.
