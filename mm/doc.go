@@ -25,9 +25,10 @@
 // Lock order (outermost first):
 //
 //	MM.mmapLock (sched.RWMutex, the mmap lock)
-//	  PTL (sched.Mutex per level-3 table, split page-table locks)
-//	    Folio.mu, MM.Pending.mu, MM.ptlMu, swapDevice.mu, shadow.mu (leaf locks)
+//	  MM.rmapLock (sched.RWMutex, the anon_vma lock: rmap walks read, freeing page tables writes)
+//	    PTL (sched.Mutex per level-3 table, split page-table locks)
+//	      Folio.mu, MM.Pending.mu, MM.ptlMu, swapDevice.mu, shadow.mu (leaf locks)
 //
-// Reclaim takes a PTL without the mmap lock (rmap walk), so it never waits
-// for the mmap lock while holding a PTL.
+// Reclaim takes the rmap lock and a PTL without the mmap lock, so it never
+// waits for the mmap lock while holding either.
 package mm
