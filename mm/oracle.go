@@ -286,19 +286,21 @@ func (o *Oracle) load(t *Task, va, got, start uint64) {
 // noteZap records that the page of va was zapped (its contents are gone:
 // it reads as zero from now on).
 func (k *Kernel) noteZap(mm *MM, va uint64) {
-	now := k.tick()
-	s := &mm.shadow
-	s.mu.Lock()
-	s.page(va).zapAt = now
-	s.mu.Unlock()
+	k.notePage(mm, va, func(p *pageShadow, now uint64) { p.zapAt = now })
 }
 
 // noteLazyfree records an MADV_FREE pass over the page of va.
 func (k *Kernel) noteLazyfree(mm *MM, va uint64) {
+	k.notePage(mm, va, func(p *pageShadow, now uint64) { p.lazyAt = now })
+}
+
+// notePage stamps a kernel event on the oracle's view of va's page with a
+// fresh tick of the clock (the event's linearisation point).
+func (k *Kernel) notePage(mm *MM, va uint64, set func(p *pageShadow, now uint64)) {
 	now := k.tick()
 	s := &mm.shadow
 	s.mu.Lock()
-	s.page(va).lazyAt = now
+	set(s.page(va), now)
 	s.mu.Unlock()
 }
 

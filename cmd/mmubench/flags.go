@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 
@@ -64,4 +65,20 @@ func (mf *machineFlags) apply(cfg *bench.Config) error {
 	m.Frames = mf.memMiB << 8
 	m.Latency = mf.latency
 	return nil
+}
+
+// parseFlags parses args for a command that takes flags only: -h prints the
+// flags and ends the command (help is true), anything else wrong is a
+// usage error.
+func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return false, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return false, nil
 }

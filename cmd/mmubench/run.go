@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,14 +28,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	mf := addMachineFlags(fs, &cfg)
 	traceOut := fs.String("trace-out", "", "det mode, one run: write the run's schedule (its scheduler choices) to this file")
 	replay := fs.String("replay", "", "det mode, one run: follow the schedule in this file (from --trace-out) instead of the seed")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if err := mf.apply(&cfg); err != nil {
 		return usageError{err}

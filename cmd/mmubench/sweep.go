@@ -40,14 +40,8 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	first := fs.Uint64("seed", 1, "first seed")
 	schedName := fs.String("sched", "det", "scheduler: det or parallel")
 	rounds := fs.Int("rounds", 0, "workload length (0: each workload's default)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if *jobs < 0 {
 		return usageError{fmt.Errorf("--jobs %d: must be >= 0", *jobs)}
