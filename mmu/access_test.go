@@ -214,7 +214,7 @@ func TestConfigValidate(t *testing.T) {
 		{"default", func(*Config) {}, ""},
 		{"no-l2-no-walk-cache", func(c *Config) { c.L2, c.WalkCache = TLBGeometry{}, TLBGeometry{} }, ""},
 		{"zero-cpus", func(c *Config) { c.CPUs = 0 }, "0 CPUs"},
-		{"too-many-cpus", func(c *Config) { c.CPUs = 65 }, "65 CPUs"},
+		{"too-many-cpus", func(c *Config) { c.CPUs = MaxCPUs + 1 }, "129 CPUs"},
 		{"ways-not-dividing", func(c *Config) { c.L2 = TLBGeometry{Entries: 1280, Ways: 3} }, "L2 TLB"},
 		{"sets-not-pow2", func(c *Config) { c.L2 = TLBGeometry{Entries: 1200, Ways: 5} }, "L2 TLB"},
 		{"zero-l1", func(c *Config) { c.L1 = TLBGeometry{} }, "L1 TLB"},

@@ -7,7 +7,7 @@ import (
 )
 
 // MaxCPUs bounds Config.CPUs.
-const MaxCPUs = 64
+const MaxCPUs = 128
 
 // Config describes a machine. Its zero TLB geometries mean "off" for L2 and
 // the walk cache; DefaultConfig gives the defaults of KERNEL.md §5.

@@ -1,36 +1,98 @@
 package mmu
 
-// CostModel gives the emulated cycles each hardware event costs. The defaults
-// follow a Cortex-A76/Neoverse-N1-class core (KERNEL.md §5): an L1 TLB hit is
-// folded into the load pipeline, an L2 TLB hit costs a few cycles, and each
-// descriptor read of a walk is a cache access. A DSB after broadcast TLBIs
-// waits for a round trip over the interconnect plus an acknowledgement per
-// operation: the cost Barry Song measured as 95% of ptep_clear_flush.
+// CostModel gives the emulated cycles each hardware and kernel event costs.
+// It is one table for every workload and machine: the entries are physical
+// quantities (a descriptor read, a DVM round trip, a zRAM store of a page),
+// and what differs between machines (the number of CPUs that must
+// acknowledge a broadcast, the broadcast traffic of the other CPUs) enters
+// through the formula, not through the numbers. results/calibration.md gives
+// the source of each value and checks the table against the published
+// measurements of the patch threads (`mmubench calibrate`).
+//
+// A DSB ISH after broadcast TLBIs waits
+//
+//	DSB + DVMRoundTrip + DVMAckPerCPU × CPUs
+//	    + Σ own operations (DVMOp, or DVMOpASID for an ASID- or VMALL-wide one)
+//	    + DVMOp × U / (1 − U)
+//
+// where U is the utilisation of the interconnect's DVM service by every
+// CPU's broadcasts (each CPU publishes its recent traffic, see dvmload.go):
+// the mean wait of an M/M/1 queue, so that a DSB's latency grows with the
+// number of broadcast TLBIs outstanding in the whole machine, linearly while
+// the load is light (Andrea Arcangeli measured TLBI latency growing almost
+// linearly with the number of CPUs broadcasting at once).
 type CostModel struct {
+	// ClockMHz converts cycles to time (index figures such as loops per
+	// emulated second). Cycle costs below assume this clock.
+	ClockMHz uint64 `json:"clock_mhz"`
+
 	L1Hit        uint64 `json:"l1_hit"`         // access that hits the L1 TLB
 	L2Hit        uint64 `json:"l2_hit"`         // extra cycles of an L1 miss that hits L2
 	WalkLevel    uint64 `json:"walk_level"`     // each descriptor read by a walk
 	WalkCacheHit uint64 `json:"walk_cache_hit"` // a walk-cache lookup that hits
-	TLBIIssue    uint64 `json:"tlbi_issue"`     // issuing one TLBI
-	DSB          uint64 `json:"dsb"`            // any DSB, with nothing to wait for
-	DSBRoundTrip uint64 `json:"dsb_round_trip"` // DSB after broadcast TLBIs: completion round trip
-	DSBPerTLBI   uint64 `json:"dsb_per_tlbi"`   // DSB: each TLBI issued since the last DSB
-	FaultEntry   uint64 `json:"fault_entry"`    // taking an exception into the kernel (charged by mm)
-	SyscallEntry uint64 `json:"syscall_entry"`  // a system call's entry and return (charged by mm)
+
+	TLBIIssue    uint64 `json:"tlbi_issue"`      // issuing one TLBI
+	DSB          uint64 `json:"dsb"`             // any DSB: draining the store buffer
+	DVMRoundTrip uint64 `json:"dvm_round_trip"`  // DSB after broadcast TLBIs: the DVM sync round trip
+	DVMAckPerCPU uint64 `json:"dvm_ack_per_cpu"` // ... each CPU of the machine acknowledging it
+	DVMOp        uint64 `json:"dvm_op"`          // service time of one by-VA broadcast TLBI
+	DVMOpASID    uint64 `json:"dvm_op_asid"`     // ... of an ASID- or VMALL-wide one (a whole-TLB scan)
+	LocalTLBI    uint64 `json:"local_tlbi"`      // DSB after local TLBIs: each of them
+
+	// Kernel work, charged by the emulated kernel (package mm).
+	SyscallEntry  uint64 `json:"syscall_entry"`  // system call entry and return
+	FaultEntry    uint64 `json:"fault_entry"`    // exception entry/return and handle_mm_fault's walk
+	PTEUpdate     uint64 `json:"pte_update"`     // an atomic update of a PTE by the kernel
+	PageAlloc     uint64 `json:"page_alloc"`     // allocating a page: buddy/pcp, memcg charge, LRU add
+	PageFree      uint64 `json:"page_free"`      // freeing a page
+	ZeroPage      uint64 `json:"zero_page"`      // clear_page of 4 KiB
+	CopyPage      uint64 `json:"copy_page"`      // copy_page of 4 KiB (COW)
+	ReclaimFolio  uint64 `json:"reclaim_folio"`  // shrink_folio_list's work per folio: isolation, LRU and swap-cache locking
+	RmapMapping   uint64 `json:"rmap_mapping"`   // an rmap walk visiting one mapping (page_vma_mapped_walk, PTL)
+	SwapOut       uint64 `json:"swap_out"`       // writing a page to zRAM (compress, store)
+	SwapIn        uint64 `json:"swap_in"`        // reading a page from zRAM (decompress)
+	FileRead      uint64 `json:"file_read"`      // a page-cache miss: reading a file page from storage
+	ForkMM        uint64 `json:"fork_mm"`        // fork's fixed work: task, mm and VMA copies
+	ForkPTE       uint64 `json:"fork_pte"`       // copy_page_range, per PTE copied
+	ExecMM        uint64 `json:"exec_mm"`        // exec's fixed work: loading the image, setting up the mm
+	ExitMM        uint64 `json:"exit_mm"`        // exit's fixed work besides unmapping
+	ContextSwitch uint64 `json:"context_switch"` // switching to another task on the CPU
 }
 
-// DefaultCost is the documented default cost model.
+// DefaultCost is the calibrated cost model (results/calibration.md).
 func DefaultCost() CostModel {
 	return CostModel{
+		ClockMHz: 2500,
+
 		L1Hit:        1,
 		L2Hit:        3,
 		WalkLevel:    20,
 		WalkCacheHit: 2,
-		TLBIIssue:    5,
+
+		TLBIIssue:    8,
 		DSB:          10,
-		DSBRoundTrip: 200,
-		DSBPerTLBI:   10,
-		FaultEntry:   300,
-		SyscallEntry: 150,
+		DVMRoundTrip: 560,
+		DVMAckPerCPU: 18,
+		DVMOp:        64,
+		DVMOpASID:    256,
+		LocalTLBI:    10,
+
+		SyscallEntry:  300,
+		FaultEntry:    1000,
+		PTEUpdate:     20,
+		PageAlloc:     700,
+		PageFree:      500,
+		ZeroPage:      600,
+		CopyPage:      1000,
+		ReclaimFolio:  5000,
+		RmapMapping:   500,
+		SwapOut:       2400,
+		SwapIn:        1600,
+		FileRead:      5000,
+		ForkMM:        25000,
+		ForkPTE:       30,
+		ExecMM:        50000,
+		ExitMM:        10000,
+		ContextSwitch: 2500,
 	}
 }

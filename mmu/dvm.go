@@ -70,6 +70,9 @@ func (c *CPU) tlbi(kind TLBIKind, asid uint16, va, pages uint64) {
 		return
 	}
 	c.sinceDSBBcast++
+	cost := c.dvmCost(kind)
+	c.sinceDSBCost += cost
+	c.dvmBusy += cost
 	cpus := c.m.cpus
 	c.outstanding.Add(int64(len(cpus)))
 	for _, t := range cpus {
@@ -139,7 +142,7 @@ func (c *CPU) deliverParallel() {
 			c.pending = append(c.pending, pendingInval{inval: inv, due: c.ctr.Cycles + d})
 		}
 	}
-	next := c.relaxAt
+	next := c.baseDue()
 	keep := c.pending[:0]
 	for _, p := range c.pending {
 		if p.due <= c.ctr.Cycles {
@@ -160,7 +163,7 @@ func (c *CPU) applyAll() {
 		c.apply(p.inval)
 	}
 	c.pending = c.pending[:0]
-	c.nextDue = c.relaxAt
+	c.nextDue = c.baseDue()
 	for _, inv := range c.takeInbox(nil) {
 		c.apply(inv)
 	}
@@ -261,16 +264,17 @@ func (c *CPU) dropRange(asid uint16, va, pages uint64) int {
 }
 
 // DSBISH is DSB ISH: it waits until every TLBI this CPU issued has been
-// applied on every target. It does nothing for other CPUs' TLBIs.
+// applied on every target. It does nothing for other CPUs' TLBIs. Its cost
+// is CostModel's formula: a round trip acknowledged by every CPU, this
+// CPU's own operations, and the queue of the machine's broadcast traffic.
 func (c *CPU) DSBISH() {
 	c.yieldPoint()
 	c.ctr.DSBs++
-	wait := c.cost.DSB
+	wait := c.cost.DSB + c.sinceDSBLocal*c.cost.LocalTLBI
 	if c.sinceDSBBcast > 0 {
-		wait += c.cost.DSBRoundTrip
+		wait += c.cost.DVMRoundTrip + c.cost.DVMAckPerCPU*uint64(len(c.m.cpus)) + c.sinceDSBCost + c.dvmQueueWait()
 	}
-	wait += (c.sinceDSBBcast + c.sinceDSBLocal) * c.cost.DSBPerTLBI
-	c.sinceDSBBcast, c.sinceDSBLocal = 0, 0
+	c.sinceDSBBcast, c.sinceDSBCost, c.sinceDSBLocal = 0, 0, 0
 	c.ctr.DSBWaitCycles += wait
 	c.ctr.Cycles += wait
 	c.applyOwn()

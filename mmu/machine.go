@@ -25,6 +25,7 @@ type Machine struct {
 	sched *sched.Scheduler
 	cpus  []*CPU
 	obs   Observer
+	machineDVM
 }
 
 // NewMachine builds a machine and its scheduler from cfg.
@@ -74,7 +75,11 @@ func (m *Machine) SetObserver(o Observer) { m.obs = o }
 // Run runs body on every CPU and returns when all have finished (see
 // sched.Scheduler.Run for the errors).
 func (m *Machine) Run(body func(c *CPU)) error {
-	return m.sched.Run(func(t *sched.Thread) { body(m.cpus[t.ID()]) })
+	return m.sched.Run(func(t *sched.Thread) {
+		c := m.cpus[t.ID()]
+		body(c)
+		c.dvmPublish(0) // a finished CPU broadcasts nothing
+	})
 }
 
 // Counters sums every CPU's counters; call it when the CPUs are not running.
@@ -111,14 +116,20 @@ type CPU struct {
 	inbox   []inval
 
 	pending []pendingInval // parallel mode: taken from the inbox, waiting for their moment
-	nextDue uint64         // min(deadlines of pending, relaxAt), in own cycles
+	nextDue uint64         // min(deadlines of pending, baseDue()), in own cycles
 	relaxAt uint64         // when to next let other goroutines run; ^0 if never
 	rng     *rand.Rand     // parallel-mode latency draws
 
 	outstanding   atomic.Int64 // invalidations this CPU issued that some target has not applied
 	sinceDSBBcast uint64       // broadcast TLBIs issued since the last DSB ISH
+	sinceDSBCost  uint64       // their DVM service time (CostModel.DVMOp, DVMOpASID)
 	sinceDSBLocal uint64       // local TLBIs issued since the last DSB
-	_             [64]byte
+
+	// The broadcast traffic model (dvmload.go).
+	dvmBusy   uint64 // DVM service time of the broadcasts issued this window
+	dvmWinEnd uint64 // when the window ends, in own cycles
+	dvmLoad   int64  // the load last published into Machine.dvmLoad
+	_         [64]byte
 }
 
 func newCPU(m *Machine, id int) (*CPU, error) {
@@ -132,8 +143,8 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 		data:    m.phys.data,
 		gens:    m.phys.gens,
 		cost:    cfg.Cost,
-		nextDue: ^uint64(0),
-		relaxAt: ^uint64(0),
+		relaxAt:   ^uint64(0),
+		dvmWinEnd: dvmWindow,
 		rng:     rand.New(rand.NewPCG(seed, 1)),
 	}
 	var err error
@@ -151,8 +162,10 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 		}
 	}
 	if m.sched.Oversubscribed() {
-		c.relaxAt, c.nextDue = relaxCycles, relaxCycles
+		c.relaxAt = relaxCycles
 	}
+	c.nextDue = c.baseDue()
+	c.thread.SetClock(&c.ctr.Cycles)
 	c.dsbWhat = fmt.Sprintf("DSB ISH (cpu%d's TLBIs not yet applied everywhere)", id)
 	c.thread.SetService(c.applyAll)
 	return c, nil
@@ -202,6 +215,7 @@ func (c *CPU) yieldPoint() {
 }
 
 func (c *CPU) yieldSlow() {
+	c.dvmTick()
 	if c.det {
 		c.thread.Yield()
 		if c.inboxN.Load() != 0 {
@@ -215,6 +229,11 @@ func (c *CPU) yieldSlow() {
 	}
 	c.deliverParallel()
 }
+
+// baseDue is the next parallel-mode deadline that does not come from a
+// pending invalidation: letting other goroutines run, or publishing the
+// CPU's broadcast traffic.
+func (c *CPU) baseDue() uint64 { return min(c.relaxAt, c.dvmWinEnd) }
 
 // relaxCycles is how often, in its own cycles, a parallel-mode CPU lets
 // other goroutines run when there are more CPUs than host cores (see

@@ -14,6 +14,12 @@ import (
 // [1, 2*ChangeEvery] yield points, so a yield point that is not a change point
 // costs an increment and a compare.
 //
+// With Config.Quantum the choice is by emulated time instead (clocked): the
+// eligible thread with the smallest clock runs until its clock passes the
+// next one's by the quantum, so that threads advance together in emulated
+// time. Ties go to the lowest thread id. A thread eligible only for service
+// work (applying invalidations, which takes no emulated time) goes first.
+//
 // All fields are touched only by the goroutine holding the turn.
 type detState struct {
 	s          *Scheduler
@@ -23,6 +29,8 @@ type detState struct {
 	changes    int64
 	resched    bool // an eligibility may have changed: re-pick at next yield
 	cur        *Thread
+	clocked    bool   // Config.Quantum: choose by emulated time
+	limit      uint64 // clocked: the running thread's clock may reach this
 
 	record bool
 	trace  []Event
@@ -43,10 +51,14 @@ func (d *detState) init(s *Scheduler) {
 		s.threads[i].prio = int64(n + p) // every initial priority is above every demoted one
 	}
 	d.record = s.cfg.Record
-	if s.cfg.Replay != nil {
+	switch {
+	case s.cfg.Replay != nil:
 		d.replay = s.cfg.Replay.Events
 		d.nextChange = d.nextReplayStep()
-	} else {
+	case s.cfg.Quantum > 0:
+		d.clocked = true
+		d.nextChange = ^uint64(0)
+	default:
 		d.nextChange = d.gap()
 	}
 }
@@ -84,12 +96,43 @@ func (d *detState) eligible(t *Thread) bool {
 	}
 }
 
-// pick returns the highest-priority eligible thread, or nil.
+// pick returns the highest-priority eligible thread (clocked: the earliest),
+// or nil.
 func (d *detState) pick() *Thread {
+	if d.clocked {
+		return d.pickClocked()
+	}
 	var best *Thread
 	for _, t := range d.s.threads {
 		if d.eligible(t) && (best == nil || t.prio > best.prio) {
 			best = t
+		}
+	}
+	return best
+}
+
+// pickClocked returns the eligible thread to run by emulated time and sets
+// the clock it may run to.
+func (d *detState) pickClocked() *Thread {
+	var best *Thread
+	for _, t := range d.s.threads {
+		if !d.eligible(t) {
+			continue
+		}
+		if t.state == finished || (t.state == blocked && !t.ready()) {
+			return t // kicked for service work only: it takes no emulated time
+		}
+		if best == nil || t.now() < best.now() {
+			best = t
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	d.limit = ^uint64(0)
+	for _, t := range d.s.threads {
+		if t != best && d.eligible(t) {
+			d.limit = min(d.limit, t.now()+d.s.cfg.Quantum)
 		}
 	}
 	return best
@@ -160,7 +203,7 @@ func (d *detState) reschedule(t *Thread) {
 		d.checkEnded()
 		return
 	}
-	if d.step >= d.nextChange {
+	if !d.clocked && d.step >= d.nextChange {
 		d.changes++
 		t.prio = -d.changes
 		d.nextChange = d.step + d.gap()

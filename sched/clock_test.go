@@ -1,0 +1,82 @@
+package sched
+
+import (
+	"testing"
+)
+
+// With a Quantum, Det mode keeps the threads' clocks within a quantum of
+// each other, whatever their speeds, and is deterministic.
+func TestClockedKeepsTime(t *testing.T) {
+	const quantum = 100
+	run := func() ([]int, uint64) {
+		s := newSched(t, Config{Mode: Det, Threads: 3, Seed: 7, Quantum: quantum})
+		clocks := make([]uint64, 3)
+		for i := range clocks {
+			s.Thread(i).SetClock(&clocks[i])
+		}
+		speed := []uint64{1, 7, 30} // cycles per yield point
+		var order []int
+		var worst uint64
+		err := s.Run(func(th *Thread) {
+			id := th.ID()
+			for clocks[id] < 20000 {
+				clocks[id] += speed[id]
+				th.Yield()
+				if len(order) == 0 || order[len(order)-1] != id {
+					order = append(order, id)
+				}
+				// Every thread still below the finish line is within a
+				// quantum (plus one step) of the running one.
+				for j, c := range clocks {
+					if j != id && c < 20000 && clocks[id] > c+quantum+speed[id] {
+						worst = max(worst, clocks[id]-c)
+					}
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return order, worst
+	}
+	order, worst := run()
+	if worst != 0 {
+		t.Fatalf("a thread ran %d cycles ahead of another (quantum %d)", worst, quantum)
+	}
+	if len(order) < 100 {
+		t.Fatalf("only %d turns: the threads did not take turns by time", len(order))
+	}
+	again, _ := run()
+	if len(again) != len(order) {
+		t.Fatalf("not deterministic: %d turns, then %d", len(order), len(again))
+	}
+	for i := range order {
+		if order[i] != again[i] {
+			t.Fatalf("not deterministic at turn %d", i)
+		}
+	}
+}
+
+// A thread blocked on a lock does not hold the others back: clocked mode
+// runs whoever is eligible.
+func TestClockedBlocking(t *testing.T) {
+	s := newSched(t, Config{Mode: Det, Threads: 2, Seed: 1, Quantum: 10})
+	clocks := make([]uint64, 2)
+	for i := range clocks {
+		s.Thread(i).SetClock(&clocks[i])
+	}
+	var mu Mutex
+	err := s.Run(func(th *Thread) {
+		id := th.ID()
+		for i := 0; i < 100; i++ {
+			mu.Lock(th)
+			clocks[id] += 5
+			th.Yield()
+			clocks[id] += 5
+			mu.Unlock(th)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
