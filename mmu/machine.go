@@ -136,16 +136,16 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 	cfg := &m.cfg
 	seed := cfg.Sched.Seed*0x9e3779b97f4a7c15 + uint64(id)
 	c := &CPU{
-		id:      id,
-		det:     cfg.Sched.Mode == sched.Det,
-		m:       m,
-		thread:  m.sched.Thread(id),
-		data:    m.phys.data,
-		gens:    m.phys.gens,
-		cost:    cfg.Cost,
+		id:        id,
+		det:       cfg.Sched.Mode == sched.Det,
+		m:         m,
+		thread:    m.sched.Thread(id),
+		data:      m.phys.data,
+		gens:      m.phys.gens,
+		cost:      cfg.Cost,
 		relaxAt:   ^uint64(0),
 		dvmWinEnd: dvmWindow,
-		rng:     rand.New(rand.NewPCG(seed, 1)),
+		rng:       rand.New(rand.NewPCG(seed, 1)),
 	}
 	var err error
 	if c.l1, err = newTLB(cfg.L1, cfg.Replacement, seed^1); err != nil {
