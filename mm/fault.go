@@ -6,8 +6,8 @@ import (
 	"github.com/mmubench/mmubench/sched"
 )
 
-// userPage is the attribute set of a user anonymous page on arm64: EL0
-// access, not global, young. Writable pages add PTE_WRITE (DBM); a clean
+// userPage is the attribute set of a user page on arm64: EL0 access, not
+// global, young, read-only. Writable pages add PTE_WRITE (DBM); a clean
 // writable page keeps AP[2] set until the hardware's first write.
 const userPage = pagetable.PTEUser | pagetable.PTENG | pagetable.PTEAF | pagetable.PTEUXN | pagetable.PTEPXN | pagetable.PTERdonly
 
@@ -65,6 +65,8 @@ func (t *Task) handlePTEFault(vma *VMA, va uint64, write bool) error {
 	pte := slot.Load()
 	ptl.Unlock(t.th)
 	switch {
+	case pte == 0 && vma.File != nil:
+		return t.doFault(vma, va, slot, ptl, write)
 	case pte == 0:
 		return t.doAnonymousPage(vma, va, slot, ptl, write)
 	case isSwapPTE(pte):
@@ -88,6 +90,7 @@ func (t *Task) doAnonymousPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sc
 		return err
 	}
 	t.k.phys.Zero(pfn)
+	t.cpu.Charge(t.k.cost.ZeroPage)
 	ptl.Lock(t.th)
 	defer ptl.Unlock(t.th)
 	if slot.Load() != 0 { // another CPU faulted it in meanwhile
@@ -100,64 +103,156 @@ func (t *Task) doAnonymousPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sc
 	return nil
 }
 
-// doSwapPage brings a swapped-out page back (do_swap_page).
+// doFault maps a file page at an empty PTE (do_read_fault, do_shared_fault,
+// do_cow_fault): the page-cache folio, or for a write to a private mapping
+// a private copy of it.
+func (t *Task) doFault(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex, write bool) error {
+	k := t.k
+	pfn, err := t.filemapGetFolio(vma.File, vma.pageIndex(va))
+	if err != nil {
+		return err
+	}
+	if write && !vma.Shared {
+		defer k.FolioPut(t, pfn)
+		return t.cowInto(vma, va, slot, ptl, 0, pfn)
+	}
+	ptl.Lock(t.th)
+	defer ptl.Unlock(t.th)
+	if slot.Load() != 0 {
+		k.FolioPut(t, pfn)
+		return nil
+	}
+	k.folios[pfn].mapWithRef(t.mm, va) // our reference becomes the mapping's
+	pte := pagetable.NewPage(pfn, userPage)
+	if vma.Shared {
+		pte = mkPTE(pfn, vma, write)
+	}
+	t.cpu.Yield()
+	slot.Store(pte)
+	return nil
+}
+
+// doSwapPage brings a swapped-out anonymous page back (do_swap_page): from
+// the swap cache if reclaim still has it there, else read from the slot.
+// A slot other swap entries still share (after fork) is copied, not taken.
 func (t *Task) doSwapPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex, pte pagetable.PTE, write bool) error {
+	k := t.k
+	s := swapSlot(pte)
 	ptl.Lock(t.th)
 	if slot.Load() == pte {
-		if pfn, ok := t.k.swapCacheTake(swapSlot(pte)); ok {
-			// Still in memory: map the same folio back.
-			t.k.Stats.SwapCacheHits.Add(1)
-			t.k.reuseAnonFolio(pfn, t.mm, va)
-			t.cpu.Yield()
-			slot.Store(mkPTE(pfn, vma, write))
-			ptl.Unlock(t.th)
-			return nil
+		// Reclaim's reference and ours: nobody else needs the cached folio.
+		if k.swapCount(s) == 2 {
+			if pfn, ok := k.swapCacheTake(s); ok {
+				k.Stats.SwapCacheHits.Add(1)
+				k.reuseAnonFolio(pfn, t.mm, va)
+				t.cpu.Yield()
+				slot.Store(mkPTE(pfn, vma, write))
+				ptl.Unlock(t.th)
+				k.swapPut(s)
+				return nil
+			}
 		}
 	}
 	ptl.Unlock(t.th)
-	pfn, err := t.k.allocFrame(t)
+	pfn, err := k.allocFrame(t)
 	if err != nil {
 		return err
 	}
 	ptl.Lock(t.th)
 	defer ptl.Unlock(t.th)
 	if slot.Load() != pte { // someone else swapped it in, or it was zapped
-		_ = t.k.phys.Free(pfn)
+		_ = k.phys.Free(pfn)
 		return nil
 	}
-	t.k.swapIn(swapSlot(pte), pfn)
-	t.k.Stats.SwapIns.Add(1)
-	// The swap copy is gone, so the folio is dirty: it must be written again.
-	t.k.newAnonFolio(pfn, t.mm, va, true)
+	if cached, ok := k.swapCacheLookup(s); ok && k.FolioGet(cached) {
+		k.phys.Copy(pfn, cached) // the slot may not be written yet
+		t.cpu.Charge(k.cost.CopyPage)
+		k.FolioPut(t, cached)
+	} else {
+		k.swapRead(s, pfn)
+		t.cpu.Charge(k.cost.SwapIn)
+	}
+	k.Stats.SwapIns.Add(1)
+	// The swap copy is gone (for us), so the folio is dirty: it must be
+	// written again.
+	k.newAnonFolio(pfn, t.mm, va, true)
 	t.cpu.Yield()
 	slot.Store(mkPTE(pfn, vma, write))
+	k.swapPut(s)
 	return nil
 }
 
-// doWPPage makes a present page writable on a write the VMA allows
-// (do_wp_page reusing an exclusive anonymous page: there is no fork, so
-// every anonymous page is exclusive).
+// doWPPage handles a write to a present read-only PTE the VMA allows
+// (do_wp_page): a shared mapping or an anonymous page no one else maps is
+// made writable in place (wp_page_reuse); anything else is copied
+// (wp_page_copy).
 func (t *Task) doWPPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex) error {
+	k := t.k
 	ptl.Lock(t.th)
-	defer ptl.Unlock(t.th)
 	pte := slot.Load()
 	if !pte.Valid() || pte.Write() {
+		ptl.Unlock(t.th)
 		return nil
 	}
+	pfn := pte.PFN()
+	f := &k.folios[pfn]
+	if vma.Shared || (f.Flags()&FolioAnon != 0 && f.Mapcount() == 1) {
+		t.cpu.Yield()
+		// No flush: the hardware dropped the faulting entry, and an upgrade
+		// leaves nothing stale that could grant more than the PTE does.
+		slot.CompareAndSwap(pte, pte.MkWrite().MkDirty())
+		ptl.Unlock(t.th)
+		return nil
+	}
+	ok := k.FolioGet(pfn) // keep the old page while copying
+	ptl.Unlock(t.th)
+	if !ok {
+		return nil
+	}
+	defer k.FolioPut(t, pfn)
+	return t.cowInto(vma, va, slot, ptl, pte, pfn)
+}
+
+// cowInto gives va a private, writable copy of frame src (wp_page_copy,
+// do_cow_fault): the new page is filled outside the PTL; under it the PTE
+// must still be old (0 for a fault on an empty PTE), which is cleared and
+// flushed (ptep_clear_flush: other CPUs may cache the read-only entry)
+// before the copy is mapped. The caller holds a reference to src.
+func (t *Task) cowInto(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex, old pagetable.PTE, src uint64) error {
+	k := t.k
+	pfn, err := k.allocFrame(t)
+	if err != nil {
+		return err
+	}
+	k.phys.Copy(pfn, src)
+	t.cpu.Charge(k.cost.CopyPage)
+	ptl.Lock(t.th)
+	defer ptl.Unlock(t.th)
+	if slot.Load() != old {
+		_ = k.phys.Free(pfn)
+		return nil
+	}
+	k.Stats.COWs.Add(1)
+	k.newAnonFolio(pfn, t.mm, va, true)
 	t.cpu.Yield()
-	// No flush: the hardware dropped the faulting entry, and an upgrade
-	// leaves nothing stale that could grant more than the PTE does.
-	slot.CompareAndSwap(pte, pte.MkWrite().MkDirty())
+	if old != 0 {
+		t.ptepClearFlush(t.mm, va, slot)
+		k.folios[src].removeMap(t.mm, va)
+		k.FolioPut(t, src) // the old mapping's reference
+	}
+	slot.Store(mkPTE(pfn, vma, true))
 	return nil
 }
 
-// allocFrame allocates a frame for user memory, waking kswapd below the
-// watermark and falling back to direct reclaim (__alloc_pages_slowpath).
+// allocFrame allocates a frame for user memory on t's time, waking kswapd
+// below the watermark and falling back to direct reclaim
+// (__alloc_pages_slowpath).
 func (k *Kernel) allocFrame(t *Task) (uint64, error) {
 	r := k.cfg.Reclaim
 	for i := 0; ; i++ {
 		pfn, err := k.phys.Alloc()
 		if err == nil {
+			t.cpu.Charge(k.cost.PageAlloc)
 			if r != nil {
 				r.WakeKswapd()
 			}

@@ -10,21 +10,30 @@ import (
 
 // Folio is the kernel's metadata of one frame of user memory (struct folio,
 // order 0). Its reference count keeps the frame allocated: one reference per
-// mapping and one per isolation by reclaim; the frame is freed when the last
-// goes. rmap is the single (mm, va) that maps it: private and shared
-// anonymous memory are never mapped twice here (there is no fork).
+// mapping, one for the page cache while it is in it, one per isolation by
+// reclaim; the frame is freed when the last goes. maps is its reverse map:
+// every (mm, va) whose PTE maps it — the anon_vma chain of an anonymous
+// folio shared after fork, the i_mmap of a file page mapped by many
+// processes — so that reclaim finds and unmaps them all.
 type Folio struct {
 	mu    gsync.Mutex
 	refs  int32
 	flags uint32
-	mm    *MM
-	va    uint64
+	maps  []rmapItem
+	file  *File  // page-cache folio (file or shmem): its file, nil for anonymous memory
+	index uint64 // ... and its page index in the file
+}
+
+// rmapItem is one mapping of a folio: the PTE of va in mm.
+type rmapItem struct {
+	mm *MM
+	va uint64
 }
 
 // Folio flags (PG_*).
 const (
 	FolioAnon       = 1 << iota // PG_anon (folio_test_anon)
-	FolioSwapBacked             // PG_swapbacked; clear on a lazy-free (MADV_FREE) folio
+	FolioSwapBacked             // PG_swapbacked: anonymous (unless MADV_FREE'd) or shmem
 	FolioDirty                  // PG_dirty
 )
 
@@ -35,11 +44,64 @@ func (f *Folio) Flags() uint32 {
 	return f.flags
 }
 
-// Mapping returns the (mm, va) that maps the folio, or a nil mm.
-func (f *Folio) Mapping() (*MM, uint64) {
+// Mapcount is the number of PTEs that map the folio (folio_mapcount).
+func (f *Folio) Mapcount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.mm, f.va
+	return len(f.maps)
+}
+
+// Refs is the folio's reference count (folio_ref_count).
+func (f *Folio) Refs() int32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refs
+}
+
+// File returns the file whose page cache holds the folio, or nil.
+func (f *Folio) File() *File {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.file
+}
+
+// mappings returns a snapshot of the folio's reverse map.
+func (f *Folio) mappings() []rmapItem {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]rmapItem(nil), f.maps...)
+}
+
+// addMap records a new PTE mapping the folio and takes its reference
+// (folio_add_*_rmap + folio_get).
+func (f *Folio) addMap(mm *MM, va uint64) {
+	f.mu.Lock()
+	f.maps = append(f.maps, rmapItem{mm, va})
+	f.refs++
+	f.mu.Unlock()
+}
+
+// mapWithRef records a new PTE mapping the folio whose reference the
+// caller already holds (the page cache handed it out).
+func (f *Folio) mapWithRef(mm *MM, va uint64) {
+	f.mu.Lock()
+	f.maps = append(f.maps, rmapItem{mm, va})
+	f.mu.Unlock()
+}
+
+// removeMap forgets the PTE of va in mm (folio_remove_rmap_pte); the caller
+// drops the mapping's reference after the TLB flush.
+func (f *Folio) removeMap(mm *MM, va uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, m := range f.maps {
+		if m.mm == mm && m.va == va {
+			f.maps[i] = f.maps[len(f.maps)-1]
+			f.maps = f.maps[:len(f.maps)-1]
+			return
+		}
+	}
+	panic(fmt.Sprintf("mm: folio mapped at %#x of asid %d has no such rmap entry", va, mm.asid)) // a bug in the emulated kernel
 }
 
 func (f *Folio) setFlag(fl uint32, on bool) {
@@ -76,10 +138,10 @@ func (k *Kernel) FolioGet(pfn uint64) bool {
 	return true
 }
 
-// FolioPut drops a reference (folio_put); the last one frees the frame.
-// Callers drop a mapping's reference only after the TLB flush that makes
-// the frame unreachable has completed.
-func (k *Kernel) FolioPut(pfn uint64) {
+// FolioPut drops a reference (folio_put); the last one frees the frame, on
+// t's time if t is not nil. Callers drop a mapping's reference only after
+// the TLB flush that makes the frame unreachable has completed.
+func (k *Kernel) FolioPut(t *Task, pfn uint64) {
 	f := &k.folios[pfn]
 	f.mu.Lock()
 	f.refs--
@@ -89,7 +151,11 @@ func (k *Kernel) FolioPut(pfn uint64) {
 	}
 	last := f.refs == 0
 	if last {
-		f.flags, f.mm, f.va = 0, nil, 0
+		if len(f.maps) != 0 {
+			f.mu.Unlock()
+			panic(fmt.Sprintf("mm: folio %#x freed while mapped", pfn))
+		}
+		f.flags, f.file, f.index = 0, nil, 0
 	}
 	f.mu.Unlock()
 	if last {
@@ -99,11 +165,14 @@ func (k *Kernel) FolioPut(pfn uint64) {
 		if err := k.phys.Free(pfn); err != nil {
 			panic(err) // a bug in the emulated kernel: the oracle relies on exact frame lifetimes
 		}
+		if t != nil {
+			t.cpu.Charge(k.cost.PageFree)
+		}
 	}
 }
 
-// newAnonFolio sets up a freshly allocated frame as a mapped anonymous
-// folio with one reference (the mapping's).
+// newAnonFolio sets up a freshly allocated frame as an anonymous folio
+// mapped at va of mm, with the mapping's reference.
 func (k *Kernel) newAnonFolio(pfn uint64, mm *MM, va uint64, dirty bool) {
 	f := &k.folios[pfn]
 	f.mu.Lock()
@@ -112,7 +181,7 @@ func (k *Kernel) newAnonFolio(pfn uint64, mm *MM, va uint64, dirty bool) {
 	if dirty {
 		f.flags |= FolioDirty
 	}
-	f.mm, f.va = mm, va
+	f.maps = append(f.maps[:0], rmapItem{mm, va})
 	f.mu.Unlock()
 	if r := k.cfg.Reclaim; r != nil {
 		r.FolioAddLRU(pfn)
@@ -123,20 +192,11 @@ func (k *Kernel) newAnonFolio(pfn uint64, mm *MM, va uint64, dirty bool) {
 // already holds the mapping's reference.
 func (k *Kernel) reuseAnonFolio(pfn uint64, mm *MM, va uint64) {
 	f := &k.folios[pfn]
-	f.mu.Lock()
-	f.flags |= FolioAnon | FolioSwapBacked | FolioDirty
-	f.mm, f.va = mm, va
-	f.mu.Unlock()
+	f.setFlag(FolioAnon|FolioSwapBacked|FolioDirty, true)
+	f.mapWithRef(mm, va)
 	if r := k.cfg.Reclaim; r != nil {
 		r.FolioAddLRU(pfn)
 	}
-}
-
-// unmapRmap clears the folio's rmap after its PTE was cleared.
-func (f *Folio) unmapRmap() {
-	f.mu.Lock()
-	f.mm, f.va = nil, 0
-	f.mu.Unlock()
 }
 
 // Software PTE encodings of non-present entries (the hardware sees them as

@@ -70,7 +70,7 @@ func (g *MMUGather) flushMMU() {
 	}
 	g.start, g.end = 0, 0
 	for _, pfn := range g.pages {
-		g.t.k.FolioPut(pfn)
+		g.t.k.FolioPut(g.t, pfn)
 	}
 	for _, pfn := range g.tables {
 		g.t.k.phys.FreeTable(pfn)

@@ -74,10 +74,11 @@ type Kernel struct {
 	clock atomic.Uint64
 	retMu gsync.Mutex // serialises syscall returns against the clock
 
-	mu       gsync.Mutex
-	nextASID uint16
-	mms      []*MM
-	tasks    []*Task
+	mu        gsync.Mutex
+	nextASID  uint16
+	freeASIDs []uint16 // of exited mms, whose TLB entries are gone everywhere
+	mms       []*MM
+	tasks     []*Task
 
 	Stats Stats
 }
@@ -102,6 +103,16 @@ type Stats struct {
 	PagesZapped         atomic.Uint64
 	PagesLazyfreed      atomic.Uint64
 	PagesWriteProtected atomic.Uint64
+	FileReads           atomic.Uint64 // page-cache misses read from storage
+	COWs                atomic.Uint64 // write faults that copied a shared page
+	Forks               atomic.Uint64
+	Execs               atomic.Uint64
+	Exits               atomic.Uint64 // address spaces torn down (exit_mmap)
+	// ptep_clear_flush calls (unbatched unmaps and COW), the cycles they
+	// took, and the cycles of their final DSB: Barry Song's profile.
+	PtepClearFlushes        atomic.Uint64
+	PtepClearFlushCycles    atomic.Uint64
+	PtepClearFlushDSBCycles atomic.Uint64
 }
 
 // New builds the kernel of machine m and installs its oracle as m's observer.

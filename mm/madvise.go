@@ -44,7 +44,7 @@ func (t *Task) Madvise(va, length uint64, advice Advice) error {
 			mm.mmapLock.RUnlock(t.th)
 			return ErrNoMem
 		}
-		if advice == MadvFree && v.Shared {
+		if advice == MadvFree && (v.Shared || v.File != nil) {
 			mm.mmapLock.RUnlock(t.th)
 			return ErrInval // MADV_FREE applies to private anonymous memory only
 		}
@@ -88,7 +88,7 @@ func (t *Task) madviseFreePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi 
 		if isSwapPTE(pte) {
 			t.cpu.Yield()
 			s.Store(0)
-			t.k.swapEntryFree(swapSlot(pte))
+			t.k.swapPut(swapSlot(pte))
 			t.k.noteZap(mm, va)
 			continue
 		}
@@ -96,6 +96,9 @@ func (t *Task) madviseFreePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi 
 			continue
 		}
 		pfn := pte.PFN()
+		if t.k.folios[pfn].Mapcount() != 1 {
+			continue // shared with another process (after fork): leave it
+		}
 		t.k.folios[pfn].setFlag(FolioDirty, false) // folio_clear_dirty
 		if pte.Young() || pte.Dirty() {
 			t.cpu.Yield()
@@ -136,7 +139,8 @@ func (t *Task) madvisePageout(start, end uint64) {
 					g.removeTLBEntry(va)
 				}
 			}
-			if t.k.FolioGet(pte.PFN()) { // folio_isolate_lru
+			// Only folios no other process maps (folio_mapcount == 1).
+			if t.k.folios[pte.PFN()].Mapcount() == 1 && t.k.FolioGet(pte.PFN()) { // folio_isolate_lru
 				isolated = append(isolated, pte.PFN())
 			}
 		}
@@ -147,7 +151,7 @@ func (t *Task) madvisePageout(start, end uint64) {
 				r.ReclaimPages(t, isolated)
 			} else {
 				for _, pfn := range isolated {
-					t.k.FolioPut(pfn)
+					t.k.FolioPut(t, pfn)
 				}
 			}
 		}

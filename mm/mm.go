@@ -39,13 +39,28 @@ var (
 	ErrNoMem = errors.New("ENOMEM")
 )
 
-// VMA is one mapping (struct vm_area_struct): anonymous memory, private or
-// shared.
+// VMA is one mapping (struct vm_area_struct): anonymous memory, or pages
+// of a file (shmem for shared anonymous memory), private or shared.
 type VMA struct {
 	Start, End uint64
 	Prot       Prot
 	Shared     bool
+	File       *File  // nil: anonymous private memory
+	PgOff      uint64 // the file page mapped at Start
 }
+
+// slice returns the part [start, end) of v, with its file offset.
+func (v *VMA) slice(start, end uint64) *VMA {
+	w := *v
+	w.Start, w.End = start, end
+	if v.File != nil {
+		w.PgOff += (start - v.Start) >> pagetable.PageShift
+	}
+	return &w
+}
+
+// pageIndex is the file page mapped at va.
+func (v *VMA) pageIndex(va uint64) uint64 { return v.PgOff + (va-v.Start)>>pagetable.PageShift }
 
 func (v *VMA) allows(write bool) bool {
 	if write {
@@ -60,6 +75,8 @@ type MM struct {
 	asid   uint16
 	tables *pagetable.Tables
 
+	users    atomic.Int32  // mm_users: the tasks using it (NewMM and Fork give 1; exec and exit drop it)
+	dead     bool          // exit_mmap tore it down; under rmapLock
 	mmapLock sched.RWMutex // mmap_lock: VMAs; read for faults and madvise, write for mmap/munmap/mprotect
 	rmapLock sched.RWMutex // anon_vma lock: rmap walks (read) against page-table freeing (write)
 	vmas     []*VMA        // sorted, disjoint; under mmapLock
@@ -97,13 +114,22 @@ func (k *Kernel) NewMM() (*MM, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.nextASID == 0 {
+	var asid uint16
+	switch {
+	case len(k.freeASIDs) > 0:
+		asid = k.freeASIDs[0]
+		k.freeASIDs = k.freeASIDs[1:]
+	case k.nextASID != 0:
+		asid = k.nextASID
+		k.nextASID++
+	default:
+		k.phys.FreeTable(t.Root())
 		return nil, fmt.Errorf("mm: out of ASIDs")
 	}
-	mm := &MM{k: k, asid: k.nextASID, tables: t, nextMap: mmapBase, ptls: map[uint64]*sched.Mutex{}}
+	mm := &MM{k: k, asid: asid, tables: t, nextMap: mmapBase, ptls: map[uint64]*sched.Mutex{}}
+	mm.users.Store(1)
 	mm.mmapLock.Name = fmt.Sprintf("mmap_lock of asid %d", mm.asid)
 	mm.rmapLock.Name = fmt.Sprintf("anon_vma lock of asid %d", mm.asid)
-	k.nextASID++
 	k.mms = append(k.mms, mm)
 	return mm, nil
 }

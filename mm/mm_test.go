@@ -20,11 +20,19 @@ type rig struct {
 }
 
 func newRig(t *testing.T, cpus int, batch, nested string, seed uint64) *rig {
+	return newRigWith(t, cpus, batch, nested, seed, nil)
+}
+
+// newRigWith is newRig with the machine's configuration adjusted by mod.
+func newRigWith(t *testing.T, cpus int, batch, nested string, seed uint64, mod func(*mmu.Config)) *rig {
 	t.Helper()
 	cfg := mmu.DefaultConfig()
 	cfg.CPUs = cpus
 	cfg.Frames = 1024
 	cfg.Sched = sched.Config{Mode: sched.Det, Seed: seed}
+	if mod != nil {
+		mod(&cfg)
+	}
 	m, err := mmu.NewMachine(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +191,7 @@ func TestDirtyTransferToFolio(t *testing.T) {
 			}
 			g.k.Pageout(tk, pfn, slot)
 			g.k.SwapCacheRelease(slot, pfn)
-			g.k.FolioPut(pfn)
+			g.k.FolioPut(tk, pfn)
 		}
 		if v, err := tk.Load(va); err != nil || v != 1 {
 			t.Fatalf("after swap-in: %d, %v", v, err)

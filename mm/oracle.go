@@ -132,6 +132,19 @@ type shadow struct {
 	pages map[uint64]*pageShadow
 }
 
+// inherit gives a forked child the parent's view: what the parent stored
+// is what the child reads (until either writes).
+func (s *shadow) inherit(parent *shadow) {
+	s.prots.Store(parent.prots.Load())
+	parent.mu.Lock()
+	defer parent.mu.Unlock()
+	s.pages = make(map[uint64]*pageShadow, len(parent.pages))
+	for vpn, p := range parent.pages {
+		c := *p
+		s.pages[vpn] = &c
+	}
+}
+
 // shadowVMA: [start, end) has protection prot since clock value since.
 type shadowVMA struct {
 	start, end uint64

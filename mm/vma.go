@@ -13,15 +13,41 @@ func pageAligned(va, length uint64) bool {
 
 // Mmap creates an anonymous mapping of length bytes (mmap with
 // MAP_ANONYMOUS and MAP_PRIVATE or MAP_SHARED) and returns its address.
-// Mappings are placed 2 MiB apart from each other.
+// A shared anonymous mapping is shmem (shmem_zero_setup): its pages live in
+// a page cache of their own, swap-backed. Mappings are placed 2 MiB apart
+// from each other.
 func (t *Task) Mmap(length uint64, prot Prot, shared bool) (uint64, error) {
+	var file *File
+	if shared {
+		file = t.k.newShmem((length + pagetable.PageSize - 1) >> pagetable.PageShift)
+	}
+	return t.MmapFile(file, 0, length, prot, shared)
+}
+
+// MmapFile maps length bytes of file from page pgoff (mmap of a file;
+// file == nil is an anonymous mapping) and returns the address. A private
+// mapping sees the file's pages until it writes one, which copies it (COW).
+func (t *Task) MmapFile(file *File, pgoff, length uint64, prot Prot, shared bool) (uint64, error) {
 	t.syscallEnter()
+	va, err := t.mm.mmapLocked(t, file, pgoff, length, prot, shared)
+	if err != nil {
+		return 0, err
+	}
+	t.k.syscallReturn(t.mm, va, va+length, prot)
+	return va, nil
+}
+
+// mmapLocked places a mapping in mm (do_mmap), taking the mmap lock.
+func (mm *MM) mmapLocked(t *Task, file *File, pgoff, length uint64, prot Prot, shared bool) (uint64, error) {
 	if length == 0 || length > 1<<40 || prot&^(ProtRead|ProtWrite) != 0 {
 		return 0, ErrInval
 	}
 	length = (length + pagetable.PageSize - 1) &^ (pagetable.PageSize - 1)
-	mm := t.mm
+	if file != nil && pgoff+length>>pagetable.PageShift > file.Pages {
+		return 0, ErrInval
+	}
 	mm.mmapLock.Lock(t.th)
+	defer mm.mmapLock.Unlock(t.th)
 	va := mm.nextMap
 	for _, v := range mm.vmas { // sorted: step past any in the way (MmapFixed)
 		if v.Start < va+length && va < v.End {
@@ -29,14 +55,11 @@ func (t *Task) Mmap(length uint64, prot Prot, shared bool) (uint64, error) {
 		}
 	}
 	if va+length > pagetable.MaxVA {
-		mm.mmapLock.Unlock(t.th)
 		return 0, ErrNoMem
 	}
 	mm.nextMap = (va + length + 2<<20 - 1) &^ (2<<20 - 1)
 	mm.nextMap += 2 << 20 // a guard gap
-	mm.insertVMA(&VMA{Start: va, End: va + length, Prot: prot, Shared: shared})
-	mm.mmapLock.Unlock(t.th)
-	t.k.syscallReturn(mm, va, va+length, prot)
+	mm.insertVMA(&VMA{Start: va, End: va + length, Prot: prot, Shared: shared, File: file, PgOff: pgoff})
 	return va, nil
 }
 
@@ -57,7 +80,11 @@ func (t *Task) MmapFixed(va, length uint64, prot Prot, shared bool) error {
 			return ErrInval
 		}
 	}
-	mm.insertVMA(&VMA{Start: va, End: end, Prot: prot, Shared: shared})
+	var file *File
+	if shared {
+		file = t.k.newShmem(length >> pagetable.PageShift)
+	}
+	mm.insertVMA(&VMA{Start: va, End: end, Prot: prot, Shared: shared, File: file})
 	mm.mmapLock.Unlock(t.th)
 	t.k.syscallReturn(mm, va, end, prot)
 	return nil
@@ -84,13 +111,13 @@ func (mm *MM) splitVMAs(start, end uint64) (in []*VMA, ok bool) {
 		}
 		covered = max(covered, v.End)
 		if v.Start < start {
-			out = append(out, &VMA{Start: v.Start, End: start, Prot: v.Prot, Shared: v.Shared})
+			out = append(out, v.slice(v.Start, start))
 		}
-		mid := &VMA{Start: max(v.Start, start), End: min(v.End, end), Prot: v.Prot, Shared: v.Shared}
+		mid := v.slice(max(v.Start, start), min(v.End, end))
 		out = append(out, mid)
 		in = append(in, mid)
 		if v.End > end {
-			out = append(out, &VMA{Start: end, End: v.End, Prot: v.Prot, Shared: v.Shared})
+			out = append(out, v.slice(end, v.End))
 		}
 	}
 	if covered < end {
@@ -149,16 +176,17 @@ func (t *Task) changePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int, 
 			continue // a non-present PTE: nothing to change, nothing to flush
 		}
 		va := lt.Base + uint64(i)<<pagetable.PageShift
+		vma := mm.findVMA(va)
 		t.cpu.Yield()
 		old = s.Swap(0) // ptep_modify_prot_start: no hardware update is lost
+		t.cpu.Charge(t.k.cost.PTEUpdate)
 		pfn := old.PFN()
 		hwDirty := old.Valid() && old.HWDirty() || old&pagetable.PTEDirty != 0
 		var next pagetable.PTE
 		switch {
 		case prot == ProtNone:
 			next = pagetable.NewPage(pfn, userPage)&^pagetable.PTEValid | pteProtNone
-		case prot&ProtWrite != 0:
-			// can_change_pte_writable: exclusive anonymous pages regain write.
+		case prot&ProtWrite != 0 && t.k.canChangePTEWritable(vma, pfn):
 			next = pagetable.NewPage(pfn, userPage).MkWrite()
 		default:
 			next = pagetable.NewPage(pfn, userPage)
@@ -175,6 +203,18 @@ func (t *Task) changePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int, 
 			g.removeTLBEntry(va) // tlb_flush_pte_range
 		}
 	}
+}
+
+// canChangePTEWritable reports whether mprotect may make the PTE of folio
+// pfn in vma writable at once (can_change_pte_writable): in a shared
+// mapping, or for an anonymous folio no other process maps. Anything else
+// must take a write fault first (copy on write).
+func (k *Kernel) canChangePTEWritable(vma *VMA, pfn uint64) bool {
+	if vma.Shared {
+		return true
+	}
+	f := &k.folios[pfn]
+	return f.Flags()&FolioAnon != 0 && f.Mapcount() == 1
 }
 
 // Munmap removes [va, va+length) (munmap → unmap_region: zap the PTEs,
@@ -194,30 +234,39 @@ func (t *Task) Munmap(va, length uint64) error {
 			out = append(out, v)
 		default:
 			if v.Start < va {
-				out = append(out, &VMA{Start: v.Start, End: va, Prot: v.Prot, Shared: v.Shared})
+				out = append(out, v.slice(v.Start, va))
 			}
 			if v.End > end {
-				out = append(out, &VMA{Start: end, End: v.End, Prot: v.Prot, Shared: v.Shared})
+				out = append(out, v.slice(end, v.End))
 			}
 		}
 	}
 	mm.vmas = out
+	// The VMAs are detached: the rest runs with the lock held for reading
+	// (mmap_write_downgrade in do_vmi_align_munmap), so faults and madvise
+	// elsewhere in the mm proceed meanwhile; nothing can fault in the range.
+	mm.mmapLock.Downgrade(t.th)
 	g := t.tlbGatherMMU(mm, va, end)
 	t.zapRange(g, va, end)
-	// free_pgtables: unlink empty tables under the rmap lock, so that no
-	// rmap walk is inside them; free them after the flush.
+	mm.freePgtables(t, g, va, end)
+	g.tlbFinishMMU()
+	mm.mmapLock.RUnlock(t.th)
+	t.k.syscallReturn(mm, va, end, ProtNone)
+	return nil
+}
+
+// freePgtables unlinks the empty tables lying wholly inside [start, end)
+// under the rmap lock, so that no rmap walk is inside them, and has the
+// gather free them after its flush (free_pgtables).
+func (mm *MM) freePgtables(t *Task, g *MMUGather, start, end uint64) {
 	mm.rmapLock.Lock(t.th)
-	mm.tables.FreeEmpty(va, end, func(pfn uint64, level int) {
+	mm.tables.FreeEmpty(start, end, func(pfn uint64, level int) {
 		if level == pagetable.Levels-1 {
 			mm.dropPTL(pfn)
 		}
 		g.removeTable(pfn)
 	})
 	mm.rmapLock.Unlock(t.th)
-	g.tlbFinishMMU()
-	mm.mmapLock.Unlock(t.th)
-	t.k.syscallReturn(mm, va, end, ProtNone)
-	return nil
 }
 
 // zapRange clears every PTE in [start, end) (unmap_page_range →
@@ -235,16 +284,17 @@ func (t *Task) zapRange(g *MMUGather, start, end uint64) {
 			va := lt.Base + uint64(i)<<pagetable.PageShift
 			t.cpu.Yield()
 			old := s.Swap(0) // ptep_get_and_clear_full
+			t.cpu.Charge(t.k.cost.PTEUpdate)
 			t.k.noteZap(mm, va)
 			t.k.Stats.PagesZapped.Add(1)
 			switch {
 			case isSwapPTE(old):
-				t.k.swapEntryFree(swapSlot(old))
+				t.k.swapPut(swapSlot(old)) // free_swap_and_cache
 			case present(old):
 				if old.Valid() {
 					g.removeTLBEntry(va)
 				}
-				t.k.folios[old.PFN()].unmapRmap()
+				t.k.folios[old.PFN()].removeMap(mm, va)
 				g.removePage(old.PFN())
 			}
 		}

@@ -162,21 +162,38 @@ func (r *Reclaim) ReclaimPages(t *mm.Task, pfns []uint64) {
 }
 
 // ShrinkFolioList reclaims isolated folios on t (shrink_folio_list): each
-// is unmapped with TTU_BATCH_FLUSH; a swap-backed one is written to swap
-// after try_to_unmap_flush_dirty; a clean lazy-free one is discarded; a
-// referenced one (unless ignoreRefs) is activated. Frames are freed after
-// the batch's try_to_unmap_flush. It returns how many it freed.
+// is unmapped from every PTE that maps it with TTU_BATCH_FLUSH; a
+// swap-backed one (anonymous or shmem) is written to swap after
+// try_to_unmap_flush_dirty; a page-cache folio leaves its file (a shmem
+// page's swap slot takes its place); a clean lazy-free one is discarded; a
+// referenced one (unless ignoreRefs) is activated. An anonymous folio that
+// several processes map (after fork, until they write or exit) is kept:
+// their swap entries would have to share the slot and its swap-cache
+// folio. Frames are freed after the batch's try_to_unmap_flush. It returns
+// how many it released.
 func (r *Reclaim) ShrinkFolioList(t *mm.Task, pfns []uint64, ignoreRefs bool) int {
 	k := r.k
-	var freed, keep []uint64
-	slots := map[uint64]int{}
+	cost := k.Machine().Config().Cost
+	type release struct {
+		pfn  uint64
+		slot int
+	}
+	var freed []release
+	var keep []uint64
 	for _, pfn := range pfns {
 		k.Stats.Scanned.Add(1)
-		if !ignoreRefs && t.FolioReferenced(pfn) {
-			r.putback(pfn, active)
+		t.CPU().Charge(cost.ReclaimFolio)
+		f := k.Folio(pfn)
+		flags := f.Flags()
+		if flags&mm.FolioAnon != 0 && f.Mapcount() > 1 {
+			r.putback(t, pfn, active)
 			continue
 		}
-		swapBacked := k.Folio(pfn).Flags()&mm.FolioSwapBacked != 0
+		if !ignoreRefs && t.FolioReferenced(pfn) {
+			r.putback(t, pfn, active)
+			continue
+		}
+		swapBacked := flags&mm.FolioSwapBacked != 0
 		slot := -1
 		if swapBacked {
 			s, err := k.AllocSwapSlot() // add_to_swap
@@ -193,35 +210,46 @@ func (r *Reclaim) ShrinkFolioList(t *mm.Task, pfns []uint64, ignoreRefs bool) in
 			keep = append(keep, pfn)
 			continue
 		}
+		if f.File() != nil && !swapBacked && k.FolioTestDirty(pfn) {
+			// A written shared file page: write it back first.
+			t.TryToUnmapFlushDirty()
+			k.Writeback(t, pfn)
+		}
+		if f.File() != nil && !k.RemoveMapping(t, pfn, slot) {
+			if slot >= 0 {
+				k.FreeSwapSlot(slot)
+			}
+			keep = append(keep, pfn)
+			continue
+		}
 		if swapBacked {
-			// add_to_swap left the folio dirty: no CPU may write it
-			// while it is written back.
+			// No CPU may write the folio while it is written back.
 			t.TryToUnmapFlushDirty()
 			k.Pageout(t, pfn, slot)
-			slots[pfn] = slot
 		}
-		freed = append(freed, pfn)
+		freed = append(freed, release{pfn, slot})
 	}
 	t.TryToUnmapFlush()
-	for _, pfn := range freed {
-		if slot, ok := slots[pfn]; ok {
-			k.SwapCacheRelease(slot, pfn)
+	for _, f := range freed {
+		if f.slot >= 0 {
+			k.SwapCacheRelease(f.slot, f.pfn)
 		}
-		k.FolioPut(pfn)
+		k.FolioPut(t, f.pfn)
 	}
 	for _, pfn := range keep {
-		r.putback(pfn, inactive)
+		r.putback(t, pfn, inactive)
 	}
 	return len(freed)
 }
 
-// putback returns an isolated folio to a list if it is still mapped, and
-// drops the isolation reference (folio_putback_lru).
-func (r *Reclaim) putback(pfn uint64, l lru) {
-	if m, _ := r.k.Folio(pfn).Mapping(); m != nil {
+// putback returns an isolated folio to a list if anything but the isolation
+// still holds it (a mapping, the page cache), and drops the isolation
+// reference (folio_putback_lru).
+func (r *Reclaim) putback(t *mm.Task, pfn uint64, l lru) {
+	if r.k.Folio(pfn).Refs() > 1 {
 		r.add(pfn, l)
 	}
-	r.k.FolioPut(pfn)
+	r.k.FolioPut(t, pfn)
 }
 
 // WakeKswapd implements mm.Reclaimer (wakeup_kswapd).

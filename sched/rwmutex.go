@@ -68,6 +68,21 @@ func (rw *RWMutex) Unlock(t *Thread) {
 	t.Yield()
 }
 
+// Downgrade turns t's write hold into a read hold without letting another
+// writer in between (downgrade_write, mmap_write_downgrade); waiting readers
+// may now proceed.
+func (rw *RWMutex) Downgrade(t *Thread) {
+	if rw.writer.Load() != int32(t.id)+1 {
+		panic("sched: Downgrade of an RWMutex not write-held by the thread")
+	}
+	rw.mu.Lock()
+	rw.readers.Add(1)
+	rw.writer.Store(0)
+	rw.mu.Unlock()
+	rw.q.Notify()
+	t.Yield()
+}
+
 func (rw *RWMutex) noWriter() bool { return rw.writer.Load() == 0 }
 func (rw *RWMutex) free() bool     { return rw.writer.Load() == 0 && rw.readers.Load() == 0 }
 

@@ -19,7 +19,7 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"run", "--sched", "fifo"}, "valid: det, parallel"},
 		{[]string{"run", "--runs", "0"}, "--runs 0"},
 		{[]string{"run", "--cpus", "0"}, "CPUs"},
-		{[]string{"run", "--cpus", "99"}, "99 CPUs"},
+		{[]string{"run", "--cpus", "199"}, "199 CPUs"},
 		{[]string{"run", "--format", "xml"}, "valid: table, csv, json"},
 		{[]string{"run", "--rounds", "-2"}, "negative length"},
 		{[]string{"run", "--seed", "-1"}, "invalid value"},
