@@ -196,6 +196,7 @@ func kernelStats(s *mm.Stats) map[string]uint64 {
 		"swap_ins":              s.SwapIns.Load(),
 		"scanned":               s.Scanned.Load(),
 		"unmapped":              s.Unmapped.Load(),
+		"unmapped_ptes":         s.UnmappedPTEs.Load(),
 		"written_back":          s.WrittenBack.Load(),
 		"discarded":             s.Discarded.Load(),
 		"redirtied":             s.Redirtied.Load(),
@@ -203,6 +204,13 @@ func kernelStats(s *mm.Stats) map[string]uint64 {
 		"pages_zapped":          s.PagesZapped.Load(),
 		"pages_lazyfreed":       s.PagesLazyfreed.Load(),
 		"pages_write_protected": s.PagesWriteProtected.Load(),
+		"file_reads":            s.FileReads.Load(),
+		"cows":                  s.COWs.Load(),
+		"forks":                 s.Forks.Load(),
+		"execs":                 s.Execs.Load(),
+		"exits":                 s.Exits.Load(),
+		"swap_cache_hits":       s.SwapCacheHits.Load(),
+		"ptep_clear_flushes":    s.PtepClearFlushes.Load(),
 	}
 }
 

@@ -55,6 +55,9 @@ func (t *Task) segv(va uint64, write bool, why string) error {
 // the mmap lock held for reading.
 func (t *Task) handlePTEFault(vma *VMA, va uint64, write bool) error {
 	mm := t.mm
+	if err := t.k.reservePageTables(t); err != nil {
+		return err
+	}
 	slot, err := mm.tables.Ensure(va)
 	if err != nil {
 		return err
@@ -129,7 +132,51 @@ func (t *Task) doFault(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mute
 	}
 	t.cpu.Yield()
 	slot.Store(pte)
+	if !write {
+		t.faultAround(vma, va, slot)
+	}
 	return nil
+}
+
+// faultAroundPages is fault_around_bytes (64 KiB) in pages.
+const faultAroundPages = 16
+
+// faultAround maps the pages around a read fault that are already in the
+// page cache, in the aligned 64 KiB window of va (do_fault_around →
+// filemap_map_pages), under the PTL the caller holds. Their PTEs are old
+// (arm64's arch_wants_old_prefaulted_pte): nothing caches them until a
+// program touches them, and reclaim sees them unreferenced — so a shared
+// library's pages end up mapped by every process that ran near them.
+func (t *Task) faultAround(vma *VMA, va uint64, slot pagetable.Slot) {
+	k := t.k
+	file := vma.File
+	const span = faultAroundPages << pagetable.PageShift
+	start := max(va&^(span-1), vma.Start)
+	end := min(va&^(span-1)+span, vma.End)
+	base := slot.Addr - (va>>pagetable.PageShift&(pagetable.Entries-1))*8 // the leaf table
+	for a := start; a < end; a += pagetable.PageSize {
+		if a == va {
+			continue
+		}
+		s := pagetable.SlotAt(k.phys, base+(a>>pagetable.PageShift&(pagetable.Entries-1))*8)
+		if s.Load() != 0 {
+			continue
+		}
+		file.mu.Lock()
+		pfn, ok := file.cache[vma.pageIndex(a)]
+		ok = ok && k.FolioGet(pfn)
+		file.mu.Unlock()
+		if !ok {
+			continue
+		}
+		k.folios[pfn].mapWithRef(t.mm, a)
+		pte := pagetable.NewPage(pfn, userPage)
+		if vma.Shared {
+			pte = mkPTE(pfn, vma, false)
+		}
+		t.cpu.Charge(k.cost.PTEUpdate)
+		s.Store(pte.MkOld())
+	}
 }
 
 // doSwapPage brings a swapped-out anonymous page back (do_swap_page): from
@@ -244,12 +291,51 @@ func (t *Task) cowInto(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mute
 	return nil
 }
 
+// pageTableReserve is how many free frames an operation that may allocate
+// page tables makes sure of first: a level-1, -2 and -3 table and a root.
+const pageTableReserve = 4
+
+// reservePageTables reclaims until pageTableReserve frames are free, so that
+// the page tables about to be allocated find memory (page-table pages come
+// from the page allocator, whose slow path reclaims like any other). Call
+// it without a PTL held: reclaim takes PTLs.
+func (k *Kernel) reservePageTables(t *Task) error {
+	for fails := 0; k.phys.FreeFrames() < pageTableReserve; {
+		if !k.reclaimForAlloc(t, &fails) {
+			return ErrNoMem
+		}
+	}
+	return nil
+}
+
+// allocRetries is how many direct-reclaim attempts in a row may free
+// nothing before an allocation fails: other CPUs may take what one frees,
+// so only a run of fruitless attempts means memory is really exhausted
+// (__alloc_pages_slowpath's no_progress_loops, MAX_RECLAIM_RETRIES).
+const allocRetries = 16
+
+// reclaimForAlloc wakes kswapd and reclaims directly on t for an
+// allocation that found no free frame; it reports whether to try again.
+func (k *Kernel) reclaimForAlloc(t *Task, fails *int) bool {
+	r := k.cfg.Reclaim
+	if r == nil {
+		return false
+	}
+	r.WakeKswapd()
+	if r.DirectReclaim(t) {
+		*fails = 0
+		return true
+	}
+	*fails++
+	return *fails < allocRetries
+}
+
 // allocFrame allocates a frame for user memory on t's time, waking kswapd
 // below the watermark and falling back to direct reclaim
 // (__alloc_pages_slowpath).
 func (k *Kernel) allocFrame(t *Task) (uint64, error) {
 	r := k.cfg.Reclaim
-	for i := 0; ; i++ {
+	for fails := 0; ; {
 		pfn, err := k.phys.Alloc()
 		if err == nil {
 			t.cpu.Charge(k.cost.PageAlloc)
@@ -258,12 +344,8 @@ func (k *Kernel) allocFrame(t *Task) (uint64, error) {
 			}
 			return pfn, nil
 		}
-		if r == nil || i >= 16 {
+		if !k.reclaimForAlloc(t, &fails) {
 			return 0, ErrNoMem
-		}
-		r.WakeKswapd()
-		if !r.DirectReclaim(t) && t.k.phys.FreeFrames() == 0 {
-			return 0, ErrNoMem // nothing reclaimable: out of memory
 		}
 	}
 }

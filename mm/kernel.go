@@ -96,6 +96,7 @@ type Stats struct {
 	SwapCacheHits       atomic.Uint64 // swap faults that found the page still in the swap cache
 	Scanned             atomic.Uint64 // reclaim: folios scanned
 	Unmapped            atomic.Uint64 // reclaim: folios unmapped
+	UnmappedPTEs        atomic.Uint64 // reclaim: PTEs cleared unmapping them (several per shared folio)
 	WrittenBack         atomic.Uint64 // reclaim: folios written to swap
 	Discarded           atomic.Uint64 // reclaim: clean lazy-free folios discarded
 	Redirtied           atomic.Uint64 // reclaim: lazy-free folios found dirty and kept

@@ -39,6 +39,9 @@ func (t *Task) Fork() (*MM, error) {
 	t.cpu.Charge(k.cost.ForkMM)
 	k.Stats.Forks.Add(1)
 	parent := t.mm
+	if err := k.reservePageTables(t); err != nil {
+		return nil, err
+	}
 	child, err := k.NewMM()
 	if err != nil {
 		return nil, err
@@ -67,6 +70,14 @@ func (t *Task) copyPageRange(dst *MM, v *VMA) error {
 	src := t.mm
 	var err error
 	src.tables.LeafTables(v.Start, v.End, func(lt pagetable.LeafTable, lo, hi int) bool {
+		// The child's table for this range first, outside the PTL:
+		// allocating it may reclaim.
+		if err = k.reservePageTables(t); err != nil {
+			return false
+		}
+		if _, err = dst.tables.Ensure(lt.Base + uint64(lo)<<pagetable.PageShift); err != nil {
+			return false
+		}
 		ptl := src.ptl(lt.PFN)
 		ptl.Lock(t.th)
 		defer ptl.Unlock(t.th)
@@ -77,10 +88,9 @@ func (t *Task) copyPageRange(dst *MM, v *VMA) error {
 				continue
 			}
 			va := lt.Base + uint64(i)<<pagetable.PageShift
-			ds, e := dst.tables.Ensure(va)
-			if e != nil {
-				err = e
-				return false
+			ds, found := dst.tables.SlotOf(va)
+			if !found {
+				panic("mm: the child's page table vanished") // a bug in the emulated kernel
 			}
 			t.cpu.Charge(k.cost.ForkPTE)
 			switch {
@@ -117,6 +127,9 @@ func (t *Task) Exec(img *Image) ([]uint64, error) {
 	t.syscallEnter()
 	t.cpu.Charge(k.cost.ExecMM)
 	k.Stats.Execs.Add(1)
+	if err := k.reservePageTables(t); err != nil {
+		return nil, err
+	}
 	mm, err := k.NewMM()
 	if err != nil {
 		return nil, err

@@ -143,6 +143,7 @@ func (t *Task) tryToUnmapOne(pfn uint64, mm *MM, va uint64, slot int, batch bool
 	}
 	f.removeMap(mm, va)
 	t.k.FolioPut(t, pfn)
+	t.k.Stats.UnmappedPTEs.Add(1)
 	return true
 }
 

@@ -11,16 +11,16 @@ package mmu
 //
 // A DSB ISH after broadcast TLBIs waits
 //
-//	DSB + DVMRoundTrip + DVMAckPerCPU × CPUs
-//	    + Σ own operations (DVMOp, or DVMOpASID for an ASID- or VMALL-wide one)
-//	    + DVMOp × U / (1 − U)
+//	DSB + RT + Σ own operations (DVMOp, or DVMOpASID for an ASID- or VMALL-wide one)
+//	    + RT × U / (1 − U),    RT = DVMRoundTrip + DVMAckPerCPU × CPUs
 //
-// where U is the utilisation of the interconnect's DVM service by every
-// CPU's broadcasts (each CPU publishes its recent traffic, see dvmload.go):
-// the mean wait of an M/M/1 queue, so that a DSB's latency grows with the
-// number of broadcast TLBIs outstanding in the whole machine, linearly while
-// the load is light (Andrea Arcangeli measured TLBI latency growing almost
-// linearly with the number of CPUs broadcasting at once).
+// RT is the round trip of the DSB's DVM Sync, acknowledged by every CPU of
+// the machine; U is the other CPUs' utilisation of the DVM node, which
+// serves TLBIs (DVMOp each) and one Sync at a time (RT each): the mean wait
+// of an M/M/1 queue, so that a DSB's latency grows with the broadcasts
+// outstanding in the whole machine, linearly while the load is light
+// (Andrea Arcangeli measured TLBI latency growing almost linearly with the
+// number of CPUs broadcasting at once). See dvmload.go.
 type CostModel struct {
 	// ClockMHz converts cycles to time (index figures such as loops per
 	// emulated second). Cycle costs below assume this clock.
@@ -71,22 +71,22 @@ func DefaultCost() CostModel {
 
 		TLBIIssue:    8,
 		DSB:          10,
-		DVMRoundTrip: 560,
+		DVMRoundTrip: 512,
 		DVMAckPerCPU: 18,
 		DVMOp:        64,
 		DVMOpASID:    256,
 		LocalTLBI:    10,
 
 		SyscallEntry:  300,
-		FaultEntry:    1000,
+		FaultEntry:    1500,
 		PTEUpdate:     20,
 		PageAlloc:     700,
 		PageFree:      500,
 		ZeroPage:      600,
 		CopyPage:      1000,
-		ReclaimFolio:  5000,
+		ReclaimFolio:  6000,
 		RmapMapping:   500,
-		SwapOut:       2400,
+		SwapOut:       2700,
 		SwapIn:        1600,
 		FileRead:      5000,
 		ForkMM:        25000,

@@ -73,11 +73,29 @@ func (c *CPU) tlbi(kind TLBIKind, asid uint16, va, pages uint64) {
 	cost := c.dvmCost(kind)
 	c.sinceDSBCost += cost
 	c.dvmBusy += cost
-	cpus := c.m.cpus
-	c.outstanding.Add(int64(len(cpus)))
-	for _, t := range cpus {
+	// A CPU that finished has no translations left to invalidate (it
+	// emptied its TLBs when it went offline): it acknowledges at once.
+	targets := c.targets[:0]
+	for _, t := range c.m.cpus {
+		if !t.offline.Load() {
+			targets = append(targets, t)
+		}
+	}
+	c.targets = targets
+	c.outstanding.Add(int64(len(targets)))
+	for _, t := range targets {
 		t.post(inv)
 	}
+}
+
+// goOffline retires a CPU whose body returned: it applies what is addressed
+// to it and drops every translation, so later broadcasts need not reach it.
+// Invalidations posted while it went offline are still served (it keeps
+// serving kicks until the run ends).
+func (c *CPU) goOffline() {
+	c.offline.Store(true)
+	c.applyAll()
+	c.each((*tlb).invalidateAll)
 }
 
 // post queues inv for c and kicks c, in case it is blocked.
@@ -272,7 +290,9 @@ func (c *CPU) DSBISH() {
 	c.ctr.DSBs++
 	wait := c.cost.DSB + c.sinceDSBLocal*c.cost.LocalTLBI
 	if c.sinceDSBBcast > 0 {
-		wait += c.cost.DVMRoundTrip + c.cost.DVMAckPerCPU*uint64(len(c.m.cpus)) + c.sinceDSBCost + c.dvmQueueWait()
+		rt := c.dvmRoundTrip()
+		wait += rt + c.sinceDSBCost + c.dvmQueueWait(rt)
+		c.dvmBusy += rt // the Sync occupies the DVM node for its round trip
 	}
 	c.sinceDSBBcast, c.sinceDSBCost, c.sinceDSBLocal = 0, 0, 0
 	c.ctr.DSBWaitCycles += wait

@@ -2,12 +2,17 @@ package mmu
 
 import "sync/atomic"
 
-// The interconnect's DVM service is shared by every CPU's broadcast TLBIs.
-// Each CPU measures its own broadcast traffic over windows of its own
-// cycles and publishes it; a DSB waiting on broadcast TLBIs queues behind
-// the machine's total (CostModel gives the formula). Rates are per CPU and
-// in the CPU's own time, so the estimate does not depend on how the
-// scheduler interleaves CPUs whose clocks differ.
+// The interconnect's DVM node serves every CPU's broadcast TLBIs and the
+// DVM Sync of every DSB that completes them, one Sync at a time: a Sync
+// collects an acknowledgement from every CPU, so while one is in progress
+// the next waits (Andrea Arcangeli measured TLBI latency growing almost
+// linearly with the number of CPUs broadcasting at once). Each CPU
+// measures the DVM node's time its own messages take — CostModel.DVMOp per
+// TLBI, a round trip per Sync — over windows of its own cycles and
+// publishes it; a DSB queues behind the other CPUs' share (CostModel gives
+// the formula). Rates are per CPU and in the CPU's own time, so the
+// estimate does not depend on how the scheduler interleaves CPUs whose
+// clocks differ.
 
 // dvmWindow is the length, in a CPU's own cycles, of the window over which it
 // measures its broadcast traffic.
@@ -16,9 +21,10 @@ const dvmWindow = 1 << 16
 // dvmLoadOne is a utilisation of 1 in the fixed-point loads CPUs publish.
 const dvmLoadOne = 1 << 16
 
-// dvmMaxLoad caps the utilisation the queueing formula sees (1 − U ≥ 1/32):
-// past saturation the emulated machine would wait forever.
-const dvmMaxLoad = dvmLoadOne * 31 / 32
+// dvmMaxLoad caps the utilisation the queueing formula sees (1 − U ≥
+// 1/256): past saturation the emulated machine would wait forever. Waiting
+// lowers the waiters' own rates, so a saturated machine settles below it.
+const dvmMaxLoad = dvmLoadOne * 255 / 256
 
 // dvmCost is the DVM service time of one broadcast operation of kind k.
 func (c *CPU) dvmCost(k TLBIKind) uint64 {
@@ -35,8 +41,10 @@ func (c *CPU) dvmTick() {
 		return
 	}
 	span := c.ctr.Cycles - c.dvmWinEnd + dvmWindow
-	load := min(c.dvmBusy*dvmLoadOne/span, dvmLoadOne)
-	c.dvmPublish(int64(load))
+	load := int64(min(c.dvmBusy*dvmLoadOne/span, dvmLoadOne))
+	// Smooth over windows (an exponential average with weight 1/2), so that
+	// a burst does not throw every waiter's estimate back and forth.
+	c.dvmPublish((c.dvmLoad + load + 1) / 2)
 	c.dvmBusy = 0
 	c.dvmWinEnd = c.ctr.Cycles + dvmWindow
 }
@@ -49,12 +57,18 @@ func (c *CPU) dvmPublish(load int64) {
 	}
 }
 
-// dvmQueueWait is the mean wait of a broadcast TLBI queued behind the
-// machine's broadcast traffic: DVMOp·U/(1−U).
-func (c *CPU) dvmQueueWait() uint64 {
-	u := uint64(max(c.m.dvmLoad.Load(), 0))
+// dvmRoundTrip is a DVM Sync's round trip: every CPU acknowledges it.
+func (c *CPU) dvmRoundTrip() uint64 {
+	return c.cost.DVMRoundTrip + c.cost.DVMAckPerCPU*uint64(len(c.m.cpus))
+}
+
+// dvmQueueWait is the mean wait of a DSB's Sync queued behind the other
+// CPUs' DVM traffic, an M/M/1 queue with the round trip as service time:
+// RT·U/(1−U), U the others' utilisation of the DVM node.
+func (c *CPU) dvmQueueWait(rt uint64) uint64 {
+	u := uint64(max(c.m.dvmLoad.Load()-c.dvmLoad, 0))
 	u = min(u, dvmMaxLoad)
-	return c.cost.DVMOp * u / (dvmLoadOne - u)
+	return rt * u / (dvmLoadOne - u)
 }
 
 // DVMLoad is the machine's published broadcast utilisation (1 = the DVM

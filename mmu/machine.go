@@ -79,6 +79,7 @@ func (m *Machine) Run(body func(c *CPU)) error {
 		c := m.cpus[t.ID()]
 		body(c)
 		c.dvmPublish(0) // a finished CPU broadcasts nothing
+		c.goOffline()
 	})
 }
 
@@ -121,6 +122,8 @@ type CPU struct {
 	rng     *rand.Rand     // parallel-mode latency draws
 
 	outstanding   atomic.Int64 // invalidations this CPU issued that some target has not applied
+	offline       atomic.Bool  // finished, TLBs empty: broadcasts skip it
+	targets       []*CPU       // scratch: a broadcast's online targets
 	sinceDSBBcast uint64       // broadcast TLBIs issued since the last DSB ISH
 	sinceDSBCost  uint64       // their DVM service time (CostModel.DVMOp, DVMOpASID)
 	sinceDSBLocal uint64       // local TLBIs issued since the last DSB

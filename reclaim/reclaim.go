@@ -1,5 +1,5 @@
 // Package reclaim is page reclaim for the emulated kernel: LRU lists
-// (inactive, active, lazy-free), shrink_folio_list with TTU_BATCH_FLUSH,
+// (anonymous and file, each inactive and active; lazy-free), shrink_folio_list with TTU_BATCH_FLUSH,
 // writeback to swap after try_to_unmap_flush_dirty, discard of clean
 // lazy-free folios, the MADV_PAGEOUT path (reclaim_pages) and a background
 // reclaimer (kswapd) woken by a free-memory watermark.
@@ -34,12 +34,28 @@ type Config struct {
 
 type lru int
 
+// The lists: Linux keeps anonymous (swap-backed, shmem included) and file
+// folios apart, each inactive and active, and puts MADV_FREE'd folios where
+// reclaim finds them first.
 const (
-	inactive lru = iota
-	active
+	inactiveAnon lru = iota
+	activeAnon
+	inactiveFile
+	activeFile
 	lazyfree
 	numLRU
 )
+
+// Whether a folio goes to the active or the inactive list of its kind.
+const (
+	inactive = false
+	active   = true
+)
+
+// swappiness is the kernel's default vm.swappiness: anonymous memory gets
+// 60/200 of the scan, file pages the rest (get_scan_count, without its
+// refault-cost feedback).
+const swappiness = 60
 
 // Reclaim is the reclaim of one kernel; it implements mm.Reclaimer.
 type Reclaim struct {
@@ -70,6 +86,18 @@ func New(k *mm.Kernel, cfg Config) *Reclaim {
 	return r
 }
 
+// listFor is the list a folio goes to: by kind, active or not.
+func (r *Reclaim) listFor(pfn uint64, act bool) lru {
+	l := inactiveFile
+	if r.k.Folio(pfn).Flags()&mm.FolioSwapBacked != 0 {
+		l = inactiveAnon
+	}
+	if act {
+		l++
+	}
+	return l
+}
+
 func (r *Reclaim) add(pfn uint64, l lru) {
 	r.mu.Lock()
 	r.removeLocked(pfn)
@@ -87,7 +115,7 @@ func (r *Reclaim) removeLocked(pfn uint64) {
 }
 
 // FolioAddLRU implements mm.Reclaimer (folio_add_lru).
-func (r *Reclaim) FolioAddLRU(pfn uint64) { r.add(pfn, inactive) }
+func (r *Reclaim) FolioAddLRU(pfn uint64) { r.add(pfn, r.listFor(pfn, inactive)) }
 
 // FolioDelLRU implements mm.Reclaimer.
 func (r *Reclaim) FolioDelLRU(pfn uint64) {
@@ -114,24 +142,35 @@ func (r *Reclaim) Len() int {
 	return len(r.where)
 }
 
-// isolate takes up to n folios off the lists' tails, lazy-free first, and
-// holds a reference to each (isolate_lru_folios). An empty inactive list is
-// refilled from the active one (shrink_active_list, without the rotation
-// heuristics).
+// isolate takes up to n folios off the lists' tails and holds a reference
+// to each (isolate_lru_folios): lazy-free ones first, then file and
+// anonymous ones in swappiness's proportion, each kind's inactive list
+// before its active one (an empty inactive list is refilled from the
+// active one: shrink_active_list, without the rotation heuristics). A kind
+// that runs short leaves its share to the other.
 func (r *Reclaim) isolate(n int) []uint64 {
 	r.mu.Lock()
 	var out []uint64
-	for _, l := range []lru{lazyfree, inactive, active} {
-		for len(out) < n {
-			e := r.lists[l].Back()
-			if e == nil {
-				break
+	take := func(want int, lists ...lru) {
+		for _, l := range lists {
+			for want > 0 {
+				e := r.lists[l].Back()
+				if e == nil {
+					break
+				}
+				pfn := e.Value.(uint64)
+				r.removeLocked(pfn)
+				out = append(out, pfn)
+				want--
 			}
-			pfn := e.Value.(uint64)
-			r.removeLocked(pfn)
-			out = append(out, pfn)
 		}
 	}
+	take(n, lazyfree)
+	rest := n - len(out)
+	anon := rest * swappiness / 200
+	take(rest-anon, inactiveFile, activeFile)
+	take(n-len(out), inactiveAnon, activeAnon)
+	take(n-len(out), inactiveFile, activeFile)
 	r.mu.Unlock()
 	held := out[:0]
 	for _, pfn := range out {
@@ -186,11 +225,11 @@ func (r *Reclaim) ShrinkFolioList(t *mm.Task, pfns []uint64, ignoreRefs bool) in
 		f := k.Folio(pfn)
 		flags := f.Flags()
 		if flags&mm.FolioAnon != 0 && f.Mapcount() > 1 {
-			r.putback(t, pfn, active)
+			r.putback(t, pfn, r.listFor(pfn, active))
 			continue
 		}
 		if !ignoreRefs && t.FolioReferenced(pfn) {
-			r.putback(t, pfn, active)
+			r.putback(t, pfn, r.listFor(pfn, active))
 			continue
 		}
 		swapBacked := flags&mm.FolioSwapBacked != 0
@@ -237,7 +276,7 @@ func (r *Reclaim) ShrinkFolioList(t *mm.Task, pfns []uint64, ignoreRefs bool) in
 		k.FolioPut(t, f.pfn)
 	}
 	for _, pfn := range keep {
-		r.putback(t, pfn, inactive)
+		r.putback(t, pfn, r.listFor(pfn, inactive))
 	}
 	return len(freed)
 }

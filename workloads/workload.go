@@ -64,6 +64,7 @@ type Params struct {
 	WritePct int     `json:"write_pct,omitempty"` // percentage of accesses that are stores
 	Stride   int     `json:"stride,omitempty"`    // stride pattern: pages between accesses
 	ZipfS    float64 `json:"zipf_s,omitempty"`    // zipf pattern: exponent (> 1)
+	Compute  int64   `json:"compute,omitempty"`   // user cycles of computation per access (unixbench-shell1)
 }
 
 // merged fills p's zero fields from d.
@@ -89,13 +90,16 @@ func (p Params) merged(d Params) Params {
 	if p.ZipfS == 0 {
 		p.ZipfS = d.ZipfS
 	}
+	if p.Compute == 0 {
+		p.Compute = d.Compute
+	}
 	return p
 }
 
 // Validate refuses parameters that cannot be run.
 func (p Params) Validate() error {
 	switch {
-	case p.Pages < 0, p.Accesses < 0, p.Threads < 0, p.Stride < 0, p.Procs < 0:
+	case p.Pages < 0, p.Accesses < 0, p.Threads < 0, p.Stride < 0, p.Procs < 0, p.Compute < 0:
 		return fmt.Errorf("negative workload parameter in %+v", p)
 	case p.WritePct < 0 || p.WritePct > 100:
 		return fmt.Errorf("write percentage %d (must be 0..100)", p.WritePct)

@@ -23,6 +23,7 @@ const usage = `usage:
   mmubench sweep [flags]        the patch-discussion sweep (no flags), or one from flags or --file
   mmubench run [flags]          one configuration over --runs seeds
   mmubench report FILE.csv      statistics across seeds, and --plot
+  mmubench calibrate            the published measurements next to the model's
   mmubench list                 workloads and policies
 (mmubench COMMAND -h lists a command's flags)
 `
@@ -44,13 +45,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdSweep(args[1:], stdout, stderr)
 	case "report":
 		err = cmdReport(args[1:], stdout, stderr)
+	case "calibrate":
+		err = cmdCalibrate(args[1:], stdout, stderr)
 	case "list":
 		err = cmdList(args[1:], stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		err = usageError{fmt.Errorf("unknown command %q (valid: run, sweep, report, list)", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q (valid: run, sweep, report, calibrate, list)", args[0])}
 	}
 	if err == nil {
 		return 0

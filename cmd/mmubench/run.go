@@ -22,6 +22,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Machine.CPUs, "cpus", cfg.Machine.CPUs, "emulated CPUs")
 	schedName := fs.String("sched", "det", "scheduler: det or parallel")
 	seed := fs.Uint64("seed", 1, "first seed")
+	fs.Uint64Var(&cfg.Machine.Sched.Quantum, "quantum", 0, "det mode: keep emulated time, running the CPU furthest behind until it is this many cycles ahead (0: PCT priorities, for races)")
 	runs := fs.Int("runs", 1, "number of seeds to run: seed .. seed+runs-1")
 	fs.IntVar(&cfg.Rounds, "rounds", 0, "workload length in rounds (0 = the workload's default)")
 	format := fs.String("format", "table", "output format: table, csv, json")

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/mmubench/mmubench/bench"
+)
+
+// calibrationHeader is the CSV of `mmubench calibrate --format csv`.
+var calibrationHeader = []string{"benchmark", "comparison", "published_pct", "model_pct", "diff_pp"}
+
+// cmdCalibrate is `mmubench calibrate`: the published measurements of the
+// patch threads next to what the model gives for them, with one cost table.
+func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "table", "output format: table, csv, json")
+	seeds := fs.Int("seeds", 3, "seeds of each unixbench-shell1 configuration (the median is compared)")
+	jobs := fs.Int("jobs", 0, "runs at once (0: one per host core)")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	runs := fs.String("runs", "", "also write every run's result row (CSV with configurations) to this file")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	switch {
+	case *format != "table" && *format != "csv" && *format != "json":
+		return usageError{fmt.Errorf("--format %q: want table, csv or json", *format)}
+	case *seeds < 1:
+		return usageError{fmt.Errorf("--seeds %d: must be at least 1", *seeds)}
+	case *jobs < 0:
+		return usageError{fmt.Errorf("--jobs %d: must be >= 0", *jobs)}
+	}
+	opt := bench.CalibrateOptions{Seeds: *seeds, Jobs: *jobs}
+	if !*quiet {
+		bar := progressbar.NewOptions(len(bench.CalibrationConfigs(opt)),
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("calibrate"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionSetVisibility(isTerminal(stderr)),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }))
+		opt.Progress = func(n, _ int) { _ = bar.Set(n) }
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rows, results, err := bench.Calibrate(ctx, opt)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted")
+	}
+	if err != nil {
+		return err
+	}
+	if *runs != "" {
+		if err := bench.AtomicWrite(*runs, func(w io.Writer) error {
+			out, err := bench.NewWriter(w, "csv")
+			if err != nil {
+				return err
+			}
+			for _, r := range results {
+				if err := out.Write(r); err != nil {
+					return err
+				}
+			}
+			return out.Close()
+		}); err != nil {
+			return err
+		}
+	}
+	return writeCalibration(stdout, *format, rows)
+}
+
+func writeCalibration(w io.Writer, format string, rows []bench.CalibrationRow) error {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+	switch format {
+	case "json":
+		type row struct {
+			bench.CalibrationRow
+			Diff   float64 `json:"diff_pp"`
+			Within bool    `json:"within_target"`
+		}
+		enc := json.NewEncoder(w)
+		for _, r := range rows {
+			if err := enc.Encode(row{r, r.Diff(), r.Within()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "csv":
+		cw := csv.NewWriter(w)
+		if err := cw.Write(calibrationHeader); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := cw.Write([]string{r.Benchmark, r.Comparison, f(r.Pct), f(r.Model), f(r.Diff())}); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tablewriter.NewWriter(w)
+	tw.Header([]string{"benchmark", "comparison", "published %", "model %", "diff pp", "target"})
+	for _, r := range rows {
+		ok := "ok"
+		if !r.Within() {
+			ok = "MISSED"
+		}
+		if err := tw.Append([]string{r.Benchmark, r.Comparison, f(r.Pct), f(r.Model), f(r.Diff()), fmt.Sprintf("±%g %s", r.Target, ok)}); err != nil {
+			return err
+		}
+	}
+	return tw.Render()
+}
