@@ -82,8 +82,8 @@ const CalibrationQuantum = 1 << 16
 
 // CalibrateOptions control Calibrate.
 type CalibrateOptions struct {
-	Seeds    int          // seeds of each multi-CPU point (0: 3)
-	Jobs     int          // runs at once (0: host cores)
+	Seeds    int // seeds of each multi-CPU point (0: 3)
+	Jobs     int // runs at once (0: host cores)
 	Progress func(int, int)
 	Cost     *mmu.CostModel // nil: mmu.DefaultCost
 	Out      io.Writer      // the runs' CSV rows (nil: discarded)
