@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mmubench/mmubench/sched"
+	"github.com/mmubench/mmubench/workloads"
 )
 
 func config(workload, pol, nested string, mode sched.Mode, seed uint64) Config {
@@ -161,6 +162,54 @@ func TestSyntheticWorkloads(t *testing.T) {
 				t.Errorf("%s %v %d threads %d procs: errors %v, violations %v, %d accesses",
 					w, tc.mode, tc.threads, tc.procs, r.Errors, r.Violations, r.Total.Accesses)
 			}
+		}
+	}
+}
+
+// The shell benchmark and the swap benchmark run clean, with reclaim
+// leaving flushes pending in the processes (flush_tlb_batched_pending
+// finds them), and exit gives everything back.
+func TestProcessWorkloads(t *testing.T) {
+	for _, tc := range []struct {
+		workload string
+		cpus     int
+		memMiB   int
+		params   workloads.Params
+	}{
+		{"unixbench-shell1", 6, 3, workloads.Params{Accesses: 400, Compute: 10}},
+		{"swap-bench", 3, 4, workloads.Params{Accesses: 3000}},
+	} {
+		for _, pol := range []string{"no-batch", "flush-mm", "range"} {
+			t.Run(tc.workload+"/"+pol, func(t *testing.T) {
+				c := config(tc.workload, pol, "fullmm", sched.Det, 2)
+				c.Machine.CPUs, c.Machine.Frames = tc.cpus, tc.memMiB<<8
+				c.Machine.Sched.Quantum = 1 << 14
+				c.Params = tc.params
+				r, err := Run(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(r.Errors) > 0 || r.ViolationCount() > 0 {
+					t.Fatalf("errors %v, violations %v: %v", r.Errors, r.Violations, r.First)
+				}
+				if r.Kernel["written_back"] == 0 {
+					t.Fatal("nothing was reclaimed: no memory pressure")
+				}
+				if bp := r.Kernel["batched_pending"]; (pol == "no-batch") != (bp == 0) {
+					t.Fatalf("%d flush_tlb_batched_pending flushes under %s", bp, pol)
+				}
+				if tc.workload == "unixbench-shell1" {
+					if r.Metrics["loops"] != float64(5*r.Rounds) || r.Metrics["index"] <= 0 {
+						t.Fatalf("metrics %v", r.Metrics)
+					}
+					// Each fork's copy and each exec'd image exit, and so
+					// does each shell's first, empty address space.
+					copies := uint64(r.Params.Threads)
+					if r.Kernel["exits"] != 2*r.Kernel["forks"]+copies {
+						t.Fatalf("%d exits for %d forks", r.Kernel["exits"], r.Kernel["forks"])
+					}
+				}
+			})
 		}
 	}
 }

@@ -170,6 +170,8 @@ func Run(cfg Config) (*Result, error) {
 		Metrics: env.Metrics(),
 		Params:  env.Params,
 	}
+	res.Kernel["swap_used"] = uint64(k.SwapUsed())
+	res.Kernel["free_frames"] = uint64(k.FreeFrames())
 	if cfg.Machine.Sched.Record {
 		res.Trace = m.Scheduler().Trace()
 	}

@@ -296,3 +296,127 @@ func TestMunmapDowngrade(t *testing.T) {
 	}
 	t.Logf("gathers nested in %d of 30 seeds", nested)
 }
+
+// Every swap slot in use is referenced by a swap PTE (or, for shmem, a
+// file): swapping a working set larger than memory in and out, with and
+// without fork, leaks none.
+func TestSwapSlotsBalance(t *testing.T) {
+	for _, fork := range []bool{false, true} {
+		g := newRig(t, 2, "flush-mm", "fullmm", 3)
+		const pages = 1500 // memory is 1024 frames
+		var child *mm.MM
+		g.single(t, func(tk *mm.Task) {
+			va, err := tk.Mmap(pages*page, mm.ProtRead|mm.ProtWrite, false)
+			must(t, err)
+			for i := uint64(0); i < pages; i++ {
+				must(t, tk.Store(va+i*page, i))
+			}
+			if fork {
+				child, err = tk.Fork()
+				must(t, err)
+			}
+			for i := uint64(0); i < 3*pages; i++ {
+				p := (i * 7919) % pages
+				if v, err := tk.Load(va + p*page); err != nil || v != p {
+					t.Fatalf("page %d reads %d, %v", p, v, err)
+				}
+			}
+			swapPTEs := 0
+			for _, space := range []*mm.MM{tk.MM(), child} {
+				if space == nil {
+					continue
+				}
+				for i := uint64(0); i < pages; i++ {
+					if s, ok := space.Tables().SlotOf(va + i*page); ok && !s.Load().Valid() && s.Load()&4 != 0 {
+						swapPTEs++ // a swap entry (mm's software encoding)
+					}
+				}
+			}
+			t.Logf("fork=%v: %d swap entries, %d slots in use", fork, swapPTEs, g.k.SwapUsed())
+			if child != nil {
+				// A slot shared by both processes is one slot.
+				if g.k.SwapUsed() > swapPTEs {
+					t.Errorf("%d slots in use for %d swap entries", g.k.SwapUsed(), swapPTEs)
+				}
+			} else if g.k.SwapUsed() != swapPTEs {
+				t.Errorf("%d slots in use for %d swap entries", g.k.SwapUsed(), swapPTEs)
+			}
+		})
+	}
+}
+
+// The same with two threads of the process and kswapd racing them.
+func TestSwapSlotsBalanceThreads(t *testing.T) {
+	g := newRig(t, 3, "flush-mm", "fullmm", 5)
+	const pages = 1500
+	space, err := g.k.NewMM()
+	must(t, err)
+	tasks := []*mm.Task{g.k.NewTask(g.m.CPU(0), space, "a"), g.k.NewTask(g.m.CPU(1), space, "b")}
+	kswapd := g.k.NewTask(g.m.CPU(2), nil, "kswapd")
+	var va uint64
+	var mapped atomic.Bool
+	var running atomic.Int32
+	running.Store(2)
+	var q sched.WaitQueue
+	err = g.m.Run(func(c *mmu.CPU) {
+		if c.ID() == 2 {
+			g.r.Kswapd(kswapd)
+			return
+		}
+		tk := tasks[c.ID()]
+		defer func() {
+			if running.Add(-1) == 0 {
+				g.r.Stop()
+			}
+		}()
+		if c.ID() == 0 {
+			v, err := tk.Mmap(pages*page, mm.ProtRead|mm.ProtWrite, false)
+			must(t, err)
+			va = v
+			mapped.Store(true)
+			q.Notify()
+		} else {
+			q.Wait(tk.Thread(), "mapped", mapped.Load)
+		}
+		scratch, err := tk.Mmap(page, mm.ProtRead|mm.ProtWrite, false)
+		must(t, err)
+		for i := uint64(0); i < 4*pages; i++ {
+			if i%64 == 63 { // calls that take PTLs: flush_tlb_batched_pending
+				must(t, tk.Store(scratch, i))
+				switch i / 64 % 3 {
+				case 0:
+					must(t, tk.Mprotect(scratch, page, mm.ProtRead))
+					must(t, tk.Mprotect(scratch, page, mm.ProtRead|mm.ProtWrite))
+				case 1:
+					must(t, tk.Madvise(scratch, page, mm.MadvDontneed))
+				case 2:
+					must(t, tk.Munmap(scratch, page))
+					scratch, err = tk.Mmap(page, mm.ProtRead|mm.ProtWrite, false)
+					must(t, err)
+				}
+			}
+			p := (i*7919 + uint64(c.ID())*13) % pages
+			if i%2 == 0 {
+				must(t, tk.Store(va+p*page+uint64(c.ID())*8, i))
+			} else if _, err := tk.Load(va + p*page); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	must(t, err)
+	swapPTEs, resident := 0, 0
+	for i := uint64(0); i < pages; i++ {
+		if s, ok := space.Tables().SlotOf(va + i*page); ok && !s.Load().Valid() && s.Load()&4 != 0 {
+			swapPTEs++
+		} else if ok && s.Load().Valid() {
+			resident++
+		}
+	}
+	if g.k.SwapUsed() != swapPTEs {
+		t.Fatalf("%d slots in use for %d swap entries", g.k.SwapUsed(), swapPTEs)
+	}
+	// Frames: the free ones, the resident pages, and a few page tables.
+	if held := g.m.Phys().Frames() - 1 - g.m.Phys().FreeFrames() - resident; held > 16 {
+		t.Fatalf("%d frames held by nothing but page tables (%d resident, %d free)", held, resident, g.m.Phys().FreeFrames())
+	}
+}

@@ -242,13 +242,25 @@ func (t *Task) Munmap(va, length uint64) error {
 		}
 	}
 	mm.vmas = out
+	// free_pgtables frees the tables of the whole hole the unmapping leaves
+	// between the neighbouring mappings (its floor and ceiling), not only
+	// those inside the range.
+	floor, ceiling := uint64(0), uint64(pagetable.MaxVA)
+	for _, v := range out {
+		if v.End <= va {
+			floor = max(floor, v.End)
+		}
+		if v.Start >= end {
+			ceiling = min(ceiling, v.Start)
+		}
+	}
 	// The VMAs are detached: the rest runs with the lock held for reading
 	// (mmap_write_downgrade in do_vmi_align_munmap), so faults and madvise
 	// elsewhere in the mm proceed meanwhile; nothing can fault in the range.
 	mm.mmapLock.Downgrade(t.th)
 	g := t.tlbGatherMMU(mm, va, end)
 	t.zapRange(g, va, end)
-	mm.freePgtables(t, g, va, end)
+	mm.freePgtables(t, g, floor, ceiling)
 	g.tlbFinishMMU()
 	mm.mmapLock.RUnlock(t.th)
 	t.k.syscallReturn(mm, va, end, ProtNone)

@@ -74,7 +74,7 @@ func DefaultCost() CostModel {
 		DVMRoundTrip: 512,
 		DVMAckPerCPU: 18,
 		DVMOp:        64,
-		DVMOpASID:    256,
+		DVMOpASID:    320,
 		LocalTLBI:    10,
 
 		SyscallEntry:  300,

@@ -1,12 +1,20 @@
 // Package reclaim is page reclaim for the emulated kernel: LRU lists
-// (anonymous and file, each inactive and active; lazy-free), shrink_folio_list with TTU_BATCH_FLUSH,
-// writeback to swap after try_to_unmap_flush_dirty, discard of clean
-// lazy-free folios, the MADV_PAGEOUT path (reclaim_pages) and a background
-// reclaimer (kswapd) woken by a free-memory watermark.
+// (anonymous and file, each inactive and active, scanned in swappiness's
+// proportion; lazy-free first), shrink_folio_list with TTU_BATCH_FLUSH —
+// unmapping each folio from every process that maps it — writeback to swap
+// after try_to_unmap_flush_dirty, removal of page-cache folios from their
+// file, discard of clean lazy-free folios, the MADV_PAGEOUT path
+// (reclaim_pages) and a background reclaimer (kswapd) woken by a
+// free-memory watermark.
 //
 // A folio taken off a list for reclaim is isolated: reclaim holds a
 // reference to it, so a concurrent munmap cannot free the frame under it,
 // and frees it (drops the reference) only after the batch's TLB flush.
+//
+// Not modelled: an anonymous folio that several processes map (after fork,
+// until they write it or exit) is kept rather than swapped, so that swap
+// entries never share a swap-cache folio; Linux reclaims it too. The
+// refault-driven balance of anonymous and file scanning is a fixed ratio.
 //
 // Lock order: Reclaim.mu is a leaf lock; shrinking runs without it, taking
 // the mm's rmap lock and PTLs (never the mmap lock).

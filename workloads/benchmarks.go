@@ -21,8 +21,11 @@ func init() {
 	})
 	register(&Workload{
 		Name: "swap-bench",
-		Description: "memory pressure: THREADS threads over a working set larger than memory " +
-			"(default 1.5x), kswapd busy on the last CPU",
+		Description: "swapping with the flush pending: THREADS threads of one process make uniform accesses over a " +
+			"working set larger than memory (default 1.5x) while kswapd (the last CPU) and direct reclaim page it " +
+			"out with batched flushes, and every 64 accesses each thread mprotects, MADV_DONTNEEDs or remaps a " +
+			"scratch page of its own — each finds reclaim's batches pending in flush_tlb_batched_pending; " +
+			"reports accesses per emulated second",
 		MinCPUs:  2,
 		Rounds:   1,
 		Defaults: Params{Threads: 2, Accesses: 50_000, WritePct: 50},
@@ -93,9 +96,20 @@ func setupPageoutLoop(env *Env) (func(*mmu.CPU), error) {
 	}, nil
 }
 
-// setupSwapBench: Threads user threads make Accesses uniform accesses each
-// over a working set of Pages pages (default 1.5x memory); kswapd runs on
-// the last CPU, woken by the watermark, and stops when the threads finish.
+// swapBenchSyscallEvery is how many accesses a swap-bench thread makes
+// between its calls on its scratch page.
+const swapBenchSyscallEvery = 64
+
+// setupSwapBench: Threads user threads of one process make Accesses uniform
+// accesses each over a working set of Pages pages (default 1.5x memory);
+// kswapd runs on the last CPU, woken by the watermark, and the threads
+// reclaim directly when memory runs out. Every swapBenchSyscallEvery
+// accesses a thread calls, in turn, mprotect(PROT_READ) and back,
+// madvise(MADV_DONTNEED), and munmap+mmap on a scratch page of its own:
+// each takes a PTL of the process and so runs flush_tlb_batched_pending,
+// which finds the reclaimers' batches pending. (Yicong Yang's swap_bench,
+// the benchmark of 43b3dfdd0455, is Barry Song's pageout loop:
+// pageout-loop.)
 func setupSwapBench(env *Env) (func(*mmu.CPU), error) {
 	k := env.Kernel
 	p := env.Params
@@ -120,7 +134,10 @@ func setupSwapBench(env *Env) (func(*mmu.CPU), error) {
 	var buf uint64
 	var running atomic.Int32
 	running.Store(int32(p.Threads))
+	var rate atomicFloat
+	hz := float64(env.Machine.Config().Cost.ClockMHz) * 1e6
 	seed := env.Machine.Config().Sched.Seed
+	env.OnFinish(func() { env.SetMetric("accesses_per_sec", rate.Load()) })
 	return func(c *mmu.CPU) {
 		id := c.ID()
 		switch {
@@ -140,13 +157,49 @@ func setupSwapBench(env *Env) (func(*mmu.CPU), error) {
 			env.Fail("mmap: %v", err)
 			return
 		}
+		scratch, err := t.Mmap(page, mm.ProtRead|mm.ProtWrite, false)
+		if err != nil {
+			env.Fail("mmap: %v", err)
+			return
+		}
 		r := rand.New(rand.NewPCG(seed, uint64(id)))
-		for i := int64(0); i < p.Accesses*int64(env.Rounds); i++ {
+		start := c.Counters().Cycles
+		total := p.Accesses * int64(env.Rounds)
+		for i := int64(0); i < total; i++ {
 			va := buf + uint64(r.IntN(p.Pages))*page + uint64(id)*8
 			if err := accessMix(t, r, p.WritePct, va, uint64(i)); err != nil {
 				env.Fail("access: %v", err)
 				return
 			}
+			if i%swapBenchSyscallEvery == swapBenchSyscallEvery-1 {
+				if scratch, err = scratchCall(t, scratch, i/swapBenchSyscallEvery); err != nil {
+					env.Fail("scratch page: %v", err)
+					return
+				}
+			}
 		}
+		rate.Add(float64(total) / (float64(c.Counters().Cycles-start) / hz))
 	}, nil
+}
+
+// scratchCall makes the n-th call of a swap-bench thread on its scratch
+// page (written first, so that there is a PTE to change) and returns where
+// the page is now.
+func scratchCall(t *mm.Task, va uint64, n int64) (uint64, error) {
+	if err := t.Store(va, uint64(n)); err != nil {
+		return va, err
+	}
+	switch n % 3 {
+	case 0:
+		if err := t.Mprotect(va, page, mm.ProtRead); err != nil {
+			return va, err
+		}
+		return va, t.Mprotect(va, page, mm.ProtRead|mm.ProtWrite)
+	case 1:
+		return va, t.Madvise(va, page, mm.MadvDontneed)
+	}
+	if err := t.Munmap(va, page); err != nil {
+		return va, err
+	}
+	return t.Mmap(page, mm.ProtRead|mm.ProtWrite, false)
 }

@@ -1,8 +1,12 @@
 // Package workloads is what the emulated user threads (and kernel threads)
 // do: the race scenarios of the patch threads, each a miniature of its
-// thread; the benchmarks the threads cite (pageout-loop, swap-bench,
-// mprotect-under-reclaim); synthetic access patterns (seq, stride, uniform,
-// zipf) over threads and processes; and replay of valgrind lackey traces.
+// thread; the benchmarks the threads cite (pageout-loop, unixbench-shell1,
+// swap-bench, mprotect-under-reclaim); synthetic access patterns (seq,
+// stride, uniform, zipf) over threads and processes; and replay of valgrind
+// lackey traces. Benchmarks report figures per emulated time in their own
+// CPUs' cycles (a figure is a sum over CPUs of each one's rate), so they
+// mean something whatever the scheduler's interleaving; cost studies run
+// them in the clocked det mode (sched.Config.Quantum).
 //
 // Workloads that race syscalls against each other sequence their threads
 // with latches; where a race needs two CPUs to start together (parallel

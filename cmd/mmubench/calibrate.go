@@ -17,6 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mmubench/mmubench/bench"
+	"github.com/mmubench/mmubench/mmu"
 )
 
 // calibrationHeader is the CSV of `mmubench calibrate --format csv`.
@@ -32,6 +33,8 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	jobs := fs.Int("jobs", 0, "runs at once (0: one per host core)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	runs := fs.String("runs", "", "also write every run's result row (CSV with configurations) to this file")
+	shellMem := fs.Int("shell1-mem", bench.Shell1MemMiB, "memory of the unixbench-shell1 runs in MiB (how hard reclaim works; results/calibration.md shows the figures across a range)")
+	costFile := fs.String("cost", "", "a cost table (JSON, the fields of mmu.CostModel; missing fields keep the default) to calibrate instead of the built-in one")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -42,8 +45,17 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--seeds %d: must be at least 1", *seeds)}
 	case *jobs < 0:
 		return usageError{fmt.Errorf("--jobs %d: must be >= 0", *jobs)}
+	case *shellMem < 1 || *shellMem > 64<<10:
+		return usageError{fmt.Errorf("--shell1-mem %d: must be 1..65536 MiB", *shellMem)}
 	}
-	opt := bench.CalibrateOptions{Seeds: *seeds, Jobs: *jobs}
+	opt := bench.CalibrateOptions{Seeds: *seeds, Jobs: *jobs, Shell1MemMiB: *shellMem}
+	if *costFile != "" {
+		cost, err := readCost(*costFile)
+		if err != nil {
+			return usageError{err}
+		}
+		opt.Cost = &cost
+	}
 	if !*quiet {
 		bar := progressbar.NewOptions(len(bench.CalibrationConfigs(opt)),
 			progressbar.OptionSetWriter(stderr),
@@ -81,6 +93,23 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return writeCalibration(stdout, *format, rows)
+}
+
+// readCost reads a cost table over the default one: fields the file does
+// not name keep their default; unknown fields are errors.
+func readCost(path string) (mmu.CostModel, error) {
+	cost := mmu.DefaultCost()
+	f, err := os.Open(path)
+	if err != nil {
+		return cost, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cost); err != nil {
+		return cost, fmt.Errorf("%s: %w", path, err)
+	}
+	return cost, nil
 }
 
 func writeCalibration(w io.Writer, format string, rows []bench.CalibrationRow) error {

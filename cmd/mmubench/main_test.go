@@ -12,7 +12,12 @@ func TestBadUsage(t *testing.T) {
 		want string
 	}{
 		{nil, "usage"},
-		{[]string{"fly"}, `unknown command "fly" (valid: run, sweep, report, list)`},
+		{[]string{"fly"}, `unknown command "fly" (valid: run, sweep, report, calibrate, list)`},
+		{[]string{"calibrate", "--format", "xml"}, `--format "xml"`},
+		{[]string{"calibrate", "--seeds", "0"}, "--seeds 0"},
+		{[]string{"calibrate", "--shell1-mem", "-3"}, "--shell1-mem -3"},
+		{[]string{"calibrate", "--cost", "/nonexistent.json"}, "/nonexistent.json"},
+		{[]string{"run", "--compute", "-1"}, "negative workload parameter"},
 		{[]string{"run", "--policy", "dsb"}, "valid: no-batch, dsb-only, flush-mm, range"},
 		{[]string{"run", "--nested", "all"}, "valid: none, range, fullmm"},
 		{[]string{"run", "--workload", "x"}, "unknown workload"},
