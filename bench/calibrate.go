@@ -3,6 +3,7 @@ package bench
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -144,6 +145,16 @@ func Calibrate(ctx context.Context, opt CalibrateOptions) ([]CalibrationRow, []*
 				r.Config.Machine.CPUs, r.Config.Machine.Sched.Seed, r.Errors[0])
 		}
 	}
+	rows, err := CalibrationRows(results)
+	if err == nil && len(rows) != len(published) {
+		err = fmt.Errorf("calibration: %d of %d figures computed", len(rows), len(published))
+	}
+	return rows, results, err
+}
+
+// CalibrationRows computes the published figures the results have runs for
+// (those of CalibrationConfigs), in the order of the published list.
+func CalibrationRows(results []*Result) ([]CalibrationRow, error) {
 	// median of metric over the runs of workload, policy on cpus CPUs.
 	median := func(workload, pol string, cpus int, metric string) (float64, error) {
 		var v []float64
@@ -157,7 +168,7 @@ func Calibrate(ctx context.Context, opt CalibrateOptions) ([]CalibrationRow, []*
 			}
 		}
 		if len(v) == 0 {
-			return 0, fmt.Errorf("%s under %s on %d CPUs: no runs", workload, pol, cpus)
+			return 0, fmt.Errorf("%s under %s on %d CPUs: %w", workload, pol, cpus, errNoRuns)
 		}
 		return stats.Median(v)
 	}
@@ -182,13 +193,19 @@ func Calibrate(ctx context.Context, opt CalibrateOptions) ([]CalibrationRow, []*
 		func() (float64, error) { return change("unixbench-shell1", kp, "index", "flush-mm", "no-batch") },
 		func() (float64, error) { return change("unixbench-shell1", kp, "index", "dsb-only", "no-batch") },
 	}
-	rows := make([]CalibrationRow, len(published))
+	var rows []CalibrationRow
 	for i, p := range published {
 		v, err := model[i]()
-		if err != nil {
-			return nil, results, err
+		if errors.Is(err, errNoRuns) {
+			continue
 		}
-		rows[i] = CalibrationRow{Published: p, Model: v}
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, CalibrationRow{Published: p, Model: v})
 	}
-	return rows, results, nil
+	return rows, nil
 }
+
+// errNoRuns: a figure whose runs are not among the results.
+var errNoRuns = errors.New("no runs")

@@ -21,7 +21,7 @@ func PatchDiscussionSweep() *Sweep {
 		Groups: []Group{
 			{Workloads: []string{"reclaim-mprotect"}, Policies: all},
 			{Workloads: []string{"madvfree-race", "dontneed-race"}, Nested: []string{"none", "range", "fullmm"}},
-			{Workloads: []string{"pageout-loop"}, Policies: all, CPUs: []int{1}, Rounds: 50},
+			{Workloads: []string{"pageout-loop"}, Policies: all, CPUs: []int{8}, Rounds: 50},
 			{Workloads: []string{"mprotect-under-reclaim"}, Policies: []string{"dsb-only", "flush-mm", "range"},
 				CPUs: []int{2, 4, 8}, Rounds: 20},
 			{Workloads: []string{"swap-bench"}, Policies: all, CPUs: []int{3}, MemMiB: 4,

@@ -28,7 +28,13 @@ var CSVHeader = []string{
 	"cycles_per_iter", "hot_miss_rate", "post_flush_miss_rate",
 	// The workload's parameters.
 	"pages", "accesses_per_thread", "threads", "write_pct",
+	// Figures of the calibrated benchmarks, and the kernel events behind them.
+	"ptep_clear_flush_pct", "ptep_clear_flush_dsb_pct", "loops_per_minute", "index", "accesses_per_sec",
+	"unmapped_ptes", "forks", "file_reads", "written_back", "quantum",
 }
+
+// lateMetricColumns are the workload figures after the parameters.
+var lateMetricColumns = []string{"ptep_clear_flush_pct", "ptep_clear_flush_dsb_pct", "loops_per_minute", "index", "accesses_per_sec"}
 
 // metricColumns are the workload figures with a CSV column, in order.
 var metricColumns = []string{"cycles_per_iter", "hot_miss_rate", "post_flush_miss_rate"}
@@ -61,15 +67,21 @@ func (r *Result) CSVRow() []string {
 		u(t.DSBWaitCycles), u(t.EntriesRemoved), u(r.Kernel["batched_pending"]), u(r.Kernel["nested_flushes"]), u(r.Steps),
 		first, errs, r.Version,
 	}
-	for _, m := range metricColumns {
-		if v, ok := r.Metrics[m]; ok {
-			row = append(row, strconv.FormatFloat(v, 'f', 6, 64))
-		} else {
-			row = append(row, "")
+	metrics := func(names []string) {
+		for _, m := range names {
+			if v, ok := r.Metrics[m]; ok {
+				row = append(row, strconv.FormatFloat(v, 'f', 6, 64))
+			} else {
+				row = append(row, "")
+			}
 		}
 	}
+	metrics(metricColumns)
 	p := r.Params
-	return append(row, strconv.Itoa(p.Pages), strconv.FormatInt(p.Accesses, 10), strconv.Itoa(p.Threads), strconv.Itoa(p.WritePct))
+	row = append(row, strconv.Itoa(p.Pages), strconv.FormatInt(p.Accesses, 10), strconv.Itoa(p.Threads), strconv.Itoa(p.WritePct))
+	metrics(lateMetricColumns)
+	return append(row, u(r.Kernel["unmapped_ptes"]), u(r.Kernel["forks"]), u(r.Kernel["file_reads"]), u(r.Kernel["written_back"]),
+		u(c.Sched.Quantum))
 }
 
 // Writer writes results in one of the formats, row by row.

@@ -25,9 +25,10 @@ import (
 // workloads × policies × nested × CPU counts × geometries, every point run
 // for Seeds seeds from FirstSeed. Empty axes take the defaults of `run`.
 type Sweep struct {
-	Sched     string  `json:"sched"`      // det (default) or parallel
-	Seeds     int     `json:"seeds"`      // seeds per point (default 1)
-	FirstSeed uint64  `json:"first_seed"` // default 1
+	Sched     string  `json:"sched"`             // det (default) or parallel
+	Quantum   uint64  `json:"quantum,omitempty"` // det mode: keep emulated time with this quantum (sched.Config.Quantum); 0 = PCT
+	Seeds     int     `json:"seeds"`             // seeds per point (default 1)
+	FirstSeed uint64  `json:"first_seed"`        // default 1
 	Groups    []Group `json:"groups"`
 }
 
@@ -113,6 +114,7 @@ func (s *Sweep) Points() ([]Config, error) {
 							cfg.Rounds, cfg.Params = g.Rounds, g.Params
 							cfg.Machine.CPUs = c
 							cfg.Machine.Sched.Mode = mode
+							cfg.Machine.Sched.Quantum = s.Quantum
 							if g.MemMiB != 0 {
 								cfg.Machine.Frames = g.MemMiB << 8
 							}
