@@ -75,7 +75,7 @@ func Kunpeng920() mmu.Config {
 // under steady reclaim — below the ~24 MiB the 94 copies need, above the
 // ~20 MiB where they thrash (results/calibration.md shows the figures
 // across that range).
-const Shell1MemMiB = 22
+const Shell1MemMiB = 22.0
 
 // CalibrationQuantum is the clocked scheduler's quantum of the calibration
 // runs: CPUs keep within 64 Ki cycles (26 µs at 2.5 GHz) of each other, so
@@ -91,14 +91,14 @@ type CalibrateOptions struct {
 	Out      io.Writer      // the runs' CSV rows (nil: discarded)
 	// Shell1MemMiB is the memory of the unixbench-shell1 runs (0:
 	// Shell1MemMiB, the constant).
-	Shell1MemMiB int
+	Shell1MemMiB float64
 }
 
 // CalibrationConfigs are the runs Calibrate makes, each seed a config.
 func CalibrationConfigs(opt CalibrateOptions) []Config {
 	seeds := opt.Seeds
 	if seeds <= 0 {
-		seeds = 3
+		seeds = 5
 	}
 	mk := func(workload, pol string, m mmu.Config, seed uint64) Config {
 		c := DefaultConfig()
@@ -118,7 +118,7 @@ func CalibrationConfigs(opt CalibrateOptions) []Config {
 	}
 	for _, pol := range []string{"no-batch", "flush-mm", "dsb-only"} {
 		m := Kunpeng920()
-		m.Frames = cmp.Or(opt.Shell1MemMiB, Shell1MemMiB) << 8
+		m.Frames = int(cmp.Or(opt.Shell1MemMiB, Shell1MemMiB) * (1 << 8))
 		for s := 1; s <= seeds; s++ {
 			out = append(out, mk("unixbench-shell1", pol, m, uint64(s)))
 		}

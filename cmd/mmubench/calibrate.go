@@ -29,11 +29,11 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "table", "output format: table, csv, json")
-	seeds := fs.Int("seeds", 3, "seeds of each unixbench-shell1 configuration (the median is compared)")
+	seeds := fs.Int("seeds", 5, "seeds of each unixbench-shell1 configuration (the median is compared)")
 	jobs := fs.Int("jobs", 0, "runs at once (0: one per host core)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	runs := fs.String("runs", "", "also write every run's result row (CSV with configurations) to this file")
-	shellMem := fs.Int("shell1-mem", bench.Shell1MemMiB, "memory of the unixbench-shell1 runs in MiB (how hard reclaim works; results/calibration.md shows the figures across a range)")
+	shellMem := fs.Float64("shell1-mem", bench.Shell1MemMiB, "memory of the unixbench-shell1 runs in MiB (how hard reclaim works; results/calibration.md shows the figures across a range)")
 	costFile := fs.String("cost", "", "a cost table (JSON, the fields of mmu.CostModel; missing fields keep the default) to calibrate instead of the built-in one")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -45,8 +45,8 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--seeds %d: must be at least 1", *seeds)}
 	case *jobs < 0:
 		return usageError{fmt.Errorf("--jobs %d: must be >= 0", *jobs)}
-	case *shellMem < 1 || *shellMem > 64<<10:
-		return usageError{fmt.Errorf("--shell1-mem %d: must be 1..65536 MiB", *shellMem)}
+	case !(*shellMem >= 1 && *shellMem <= 64<<10): // NaN too
+		return usageError{fmt.Errorf("--shell1-mem %g: must be 1..65536 MiB", *shellMem)}
 	}
 	opt := bench.CalibrateOptions{Seeds: *seeds, Jobs: *jobs, Shell1MemMiB: *shellMem}
 	if *costFile != "" {
