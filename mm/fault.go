@@ -153,12 +153,12 @@ func (t *Task) faultAround(vma *VMA, va uint64, slot pagetable.Slot) {
 	const span = faultAroundPages << pagetable.PageShift
 	start := max(va&^(span-1), vma.Start)
 	end := min(va&^(span-1)+span, vma.End)
-	base := slot.Addr - (va>>pagetable.PageShift&(pagetable.Entries-1))*8 // the leaf table
+	table := slot.Addr &^ (pagetable.PageSize - 1) // the leaf table holding va's PTE, and the window's
 	for a := start; a < end; a += pagetable.PageSize {
 		if a == va {
 			continue
 		}
-		s := pagetable.SlotAt(k.phys, base+(a>>pagetable.PageShift&(pagetable.Entries-1))*8)
+		s := pagetable.SlotAt(k.phys, table+uint64(pagetable.Index(a, pagetable.Levels-1))*8)
 		if s.Load() != 0 {
 			continue
 		}

@@ -16,8 +16,9 @@ func init() {
 		Description: "UnixBench's Shell Scripts (1 concurrent), THREADS copies (default: every CPU but the " +
 			"kswapds'): each copy's shell runs tst.sh's pipeline of sh, sort, od, sort, grep, tee, wc, rm " +
 			"ROUNDS times — fork (copy on write), exec of the program (text, libc and ld.so mapped from " +
-			"shared files), relocation and RELRO mprotect, ACCESSES accesses over its text, data and heap, " +
-			"a heap trim (munmap), exit — while kswapd and direct reclaim evict the shared file pages; " +
+			"shared files, with fault-around), relocation and RELRO mprotects, ACCESSES accesses over its " +
+			"text, libc, heap, stack and input with COMPUTE cycles of work each, heap trims (munmap), exit — " +
+			"while kswapd and direct reclaim evict shared file pages from every process that maps them; " +
 			"reports loops per emulated minute and the UnixBench index",
 		MinCPUs:  2,
 		Rounds:   2,

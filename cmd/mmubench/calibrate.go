@@ -11,10 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"time"
 
 	"github.com/olekukonko/tablewriter"
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/mmubench/mmubench/bench"
 	"github.com/mmubench/mmubench/mmu"
@@ -57,14 +55,7 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 		opt.Cost = &cost
 	}
 	if !*quiet {
-		bar := progressbar.NewOptions(len(bench.CalibrationConfigs(opt)),
-			progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("calibrate"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionSetVisibility(isTerminal(stderr)),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }))
+		bar := newProgress(stderr, "calibrate", len(bench.CalibrationConfigs(opt)))
 		opt.Progress = func(n, _ int) { _ = bar.Set(n) }
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

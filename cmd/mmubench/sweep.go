@@ -134,14 +134,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	opt := bench.SweepOptions{Jobs: *jobs, Reproducible: *repro}
 	if !*quiet {
-		bar := progressbar.NewOptions(len(points),
-			progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("sweep"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionSetVisibility(isTerminal(stderr)),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }))
+		bar := newProgress(stderr, "sweep", len(points))
 		_ = bar.Set(len(done))
 		opt.Progress = func(n, _ int) { _ = bar.Set(n) }
 	}
@@ -171,6 +164,19 @@ func split(s string) []string {
 		return nil
 	}
 	return strings.Split(s, ",")
+}
+
+// newProgress is the progress bar of a command that runs n points; it shows
+// only on a terminal.
+func newProgress(stderr io.Writer, what string, n int) *progressbar.ProgressBar {
+	return progressbar.NewOptions(n,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionSetVisibility(isTerminal(stderr)),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }))
 }
 
 func isTerminal(w io.Writer) bool {
