@@ -84,6 +84,9 @@ func (t *Task) filemapGetFolio(file *File, index uint64) (uint64, error) {
 				file.mu.Unlock()
 				k.swapPut(slot) // the file's reference to the slot
 				k.Stats.SwapCacheHits.Add(1)
+				if r := k.cfg.Reclaim; r != nil {
+					r.FolioAddLRU(pfn) // reclaim isolated it and will not put it back
+				}
 				return pfn, k.getOrFail(pfn)
 			}
 		}
