@@ -25,19 +25,24 @@ var CSVHeader = []string{
 	"dsb_wait_cycles", "entries_removed", "batched_pending", "nested_flushes", "det_steps",
 	"first_violation", "errors", "version",
 	// Workload figures, empty where a workload does not report them.
-	"cycles_per_iter", "hot_miss_rate", "post_flush_miss_rate",
+	"cycles_per_iter", "hot_miss_rate",
 	// The workload's parameters.
 	"pages", "accesses_per_thread", "threads", "write_pct",
 	// Figures of the calibrated benchmarks, and the kernel events behind them.
 	"ptep_clear_flush_pct", "ptep_clear_flush_dsb_pct", "loops_per_minute", "index", "accesses_per_sec",
 	"unmapped_ptes", "forks", "file_reads", "written_back", "quantum",
+	// Ryan Roberts' side effect: walks that refilled what a
+	// flush_tlb_batched_pending flush removed, their cycles, and their share
+	// of the victim threads' cycles (of all CPUs' where the workload names no
+	// victims).
+	"flush_refills", "flush_lost_cycles", "flush_overhead_pct",
 }
 
 // lateMetricColumns are the workload figures after the parameters.
 var lateMetricColumns = []string{"ptep_clear_flush_pct", "ptep_clear_flush_dsb_pct", "loops_per_minute", "index", "accesses_per_sec"}
 
 // metricColumns are the workload figures with a CSV column, in order.
-var metricColumns = []string{"cycles_per_iter", "hot_miss_rate", "post_flush_miss_rate"}
+var metricColumns = []string{"cycles_per_iter", "hot_miss_rate"}
 
 // CSVRow renders r in CSVHeader's order.
 func (r *Result) CSVRow() []string {
@@ -80,8 +85,9 @@ func (r *Result) CSVRow() []string {
 	p := r.Params
 	row = append(row, strconv.Itoa(p.Pages), strconv.FormatInt(p.Accesses, 10), strconv.Itoa(p.Threads), strconv.Itoa(p.WritePct))
 	metrics(lateMetricColumns)
-	return append(row, u(r.Kernel["unmapped_ptes"]), u(r.Kernel["forks"]), u(r.Kernel["file_reads"]), u(r.Kernel["written_back"]),
+	row = append(row, u(r.Kernel["unmapped_ptes"]), u(r.Kernel["forks"]), u(r.Kernel["file_reads"]), u(r.Kernel["written_back"]),
 		u(c.Sched.Quantum))
+	return append(row, u(t.FlushRefills), u(t.FlushLostCycles), strconv.FormatFloat(r.FlushOverheadPct(), 'f', 6, 64))
 }
 
 // Writer writes results in one of the formats, row by row.

@@ -49,6 +49,8 @@ func TestRaces(t *testing.T) {
 		{"reclaim-mprotect", "dsb-only", "fullmm", sched.Det, 20, true},
 		{"reclaim-mprotect", "flush-mm", "fullmm", sched.Det, 60, false},
 		{"reclaim-mprotect", "range", "fullmm", sched.Det, 60, false},
+		{"reclaim-mprotect", "range-ideal", "fullmm", sched.Det, 60, false},
+		{"reclaim-mprotect", "range", "fullmm", sched.Parallel, 30, false},
 		{"reclaim-mprotect", "no-batch", "fullmm", sched.Det, 60, false},
 		{"reclaim-mprotect", "dsb-only", "fullmm", sched.Parallel, 20, true},
 		{"reclaim-mprotect", "flush-mm", "fullmm", sched.Parallel, 30, false},
@@ -211,5 +213,43 @@ func TestProcessWorkloads(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Ryan Roberts' side effect, measured: under flush-mm the hot threads
+// refill their whole hot set after each flush_tlb_batched_pending, so what
+// the flushes cost grows with the hot set while the TLBs hold it; range
+// leaves the hot set alone.
+func TestFlushSideEffect(t *testing.T) {
+	lost := func(pol string, pages int) (uint64, float64) {
+		c := config("mprotect-under-reclaim", pol, "fullmm", sched.Det, 1)
+		c.Machine.CPUs = 4
+		c.Params.Pages = pages
+		r, err := Run(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Errors) > 0 || r.ViolationCount() > 0 {
+			t.Fatalf("%s: errors %v, violations %v", pol, r.Errors, r.Violations)
+		}
+		return r.Total.FlushLostCycles, r.FlushOverheadPct()
+	}
+	small, _ := lost("flush-mm", 32)
+	big, overhead := lost("flush-mm", 256)
+	ranged, rangeOverhead := lost("range", 256)
+	ideal, _ := lost("range-ideal", 256)
+	t.Logf("flush-mm: %d lost cycles at 32 pages, %d at 256 (%.1f%% of the hot threads' time); range %d (%.2f%%), range-ideal %d",
+		small, big, overhead, ranged, rangeOverhead, ideal)
+	if big < 4*small {
+		t.Errorf("flush-mm's lost cycles grew from %d to only %d with an 8 times larger hot set", small, big)
+	}
+	if ranged*10 >= big {
+		t.Errorf("range lost %d cycles, not under a tenth of flush-mm's %d", ranged, big)
+	}
+	if ideal > ranged {
+		t.Errorf("range-ideal lost more (%d) than range (%d)", ideal, ranged)
+	}
+	if dsb, _ := lost("dsb-only", 256); dsb != 0 {
+		t.Errorf("dsb-only flushes nothing, yet %d cycles were lost to its flushes", dsb)
 	}
 }

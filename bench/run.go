@@ -65,6 +65,19 @@ func (r *Result) ViolationCount() uint64 {
 	return n
 }
 
+// FlushOverheadPct is the share, in %, of the victim threads' cycles spent
+// refilling translations flush_tlb_batched_pending flushed: the workload's
+// own figure where it names victims, else over every CPU's cycles.
+func (r *Result) FlushOverheadPct() float64 {
+	if v, ok := r.Metrics["flush_overhead_pct"]; ok {
+		return v
+	}
+	if r.Total.Cycles == 0 {
+		return 0
+	}
+	return 100 * float64(r.Total.FlushLostCycles) / float64(r.Total.Cycles)
+}
+
 // MissRate is walks per access.
 func (r *Result) MissRate() float64 {
 	if r.Total.Accesses == 0 {

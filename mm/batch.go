@@ -70,8 +70,10 @@ func (t *Task) FlushTLBBatchedPending(mm *MM) {
 		return
 	}
 	t.k.Stats.BatchedPending.Add(1)
-	mm.pendingFlushes.Add(1) // before the flush: a window measuring its cost opens now
+	mm.pendingFlushes.Add(1)
+	t.cpu.MarkPendingFlush(true) // its TLBIs' side effect is counted (flush refills)
 	t.k.batch.FlushPending(t, mm)
+	t.cpu.MarkPendingFlush(false)
 	mm.tlbFlushBatched.CompareAndSwap(batch, pending|pending<<TLBFlushBatchFlushedShift)
 }
 

@@ -96,9 +96,11 @@ type MM struct {
 	// flush is issued, so a window opened on it sees the flush's misses.
 	pendingFlushes atomic.Uint64
 
-	// Pending is the VA set that pending batches cover, for policies that
-	// flush only that (the range policy).
-	Pending PendingRange
+	// PendingSet is the exact set of pages pending batches cover (the
+	// range-ideal policy); PendingInterval is what a kernel could keep
+	// instead (the range policy).
+	PendingSet      PendingRange
+	PendingInterval PendingInterval
 
 	shadow shadow // the oracle's view of what the program may see
 }
@@ -194,49 +196,3 @@ func (mm *MM) dropPTL(table uint64) {
 // MaxDVMOps is arm64's MAX_DVM_OPS for a 4K granule: a range flush of this
 // many pages or more becomes flush_tlb_mm.
 const MaxDVMOps = 512
-
-// PendingRange records, per mm, the pages that pending reclaim batches
-// cover, for policies that flush only those (the range policy). A page is
-// added before the mm's pending count is raised, so a flusher that saw the
-// count sees the page; it is removed only when the batch that added it has
-// completed (the reclaimer's own DSB), never by a flusher, so that a second
-// flusher cannot find the set empty while the first one's TLBIs are still
-// in flight.
-type PendingRange struct {
-	mu    gsync.Mutex
-	pages map[uint64]int // va -> number of pending batches covering it
-}
-
-// Add records va for one more pending batch.
-func (r *PendingRange) Add(va uint64) {
-	r.mu.Lock()
-	if r.pages == nil {
-		r.pages = map[uint64]int{}
-	}
-	r.pages[va]++
-	r.mu.Unlock()
-}
-
-// Remove drops one batch's record of va once that batch completed.
-func (r *PendingRange) Remove(va uint64) {
-	r.mu.Lock()
-	if r.pages[va]--; r.pages[va] <= 0 {
-		delete(r.pages, va)
-	}
-	r.mu.Unlock()
-}
-
-// Snapshot returns the pages pending batches cover, in VA order, or
-// all=true once they reach MaxDVMOps (flush the whole mm instead).
-func (r *PendingRange) Snapshot() (pages []uint64, all bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.pages) >= MaxDVMOps {
-		return nil, true
-	}
-	for va := range r.pages {
-		pages = append(pages, va)
-	}
-	slices.Sort(pages)
-	return pages, false
-}

@@ -74,3 +74,43 @@ func (t *Task) FlushTLBPages(mm *MM, pages []uint64) {
 	}
 	t.cpu.DSBISH()
 }
+
+// maxTLBIRangeNum and maxTLBIRangeScale bound one range TLBI (RVALE1IS):
+// it covers (NUM+1) << (5*SCALE+1) pages, NUM < 32, SCALE < 4.
+const (
+	maxTLBIRangeNum   = 31
+	maxTLBIRangeScale = 3
+)
+
+// FlushTLBRangeOps flushes the pages [start, start+pages*4K) of mm with
+// range TLBIs (__flush_tlb_range_op with FEAT_TLBIRANGE: the range split
+// into at most one RVALE1IS per scale, a single page left over by VALE1IS),
+// then DSB ISH; from MaxDVMOps pages on, flush_tlb_mm instead.
+func (t *Task) FlushTLBRangeOps(mm *MM, start, pages uint64) {
+	if pages == 0 {
+		return
+	}
+	if pages >= MaxDVMOps {
+		t.k.Stats.RangeFallbacks.Add(1)
+		t.FlushTLBMM(mm)
+		return
+	}
+	t.k.Stats.RangeFlushes.Add(1)
+	t.cpu.DSBISHST()
+	start &^= pagetable.PageSize - 1
+	for scale := maxTLBIRangeScale; pages > 0; {
+		if pages == 1 {
+			t.cpu.TLBIVALE1IS(mm.asid, start)
+			break
+		}
+		unit := uint64(1) << (5*scale + 1)
+		if num := min(pages/unit, maxTLBIRangeNum+1); num > 0 {
+			t.cpu.TLBIRVALE1IS(mm.asid, start, num*unit)
+			start += num * unit << pagetable.PageShift
+			pages -= num * unit
+			continue
+		}
+		scale--
+	}
+	t.cpu.DSBISH()
+}

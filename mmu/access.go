@@ -114,10 +114,21 @@ func (c *CPU) l1Miss(va uint64) *tlbEntry {
 		}
 		c.ctr.L2Misses++
 	}
+	var was flushedEntry
+	refill := len(c.flushed) != 0
+	if refill {
+		was, refill = c.flushedBefore(tag)
+	}
+	start := c.ctr.Cycles
 	e, ok := c.walkAndFill(va)
 	if !ok {
 		return nil
 	}
+	if refill && e.pfn == was.pfn { // the flush removed a good translation
+		c.ctr.FlushRefills++
+		c.ctr.FlushLostCycles += c.ctr.Cycles - start
+	}
+	c.fills++
 	c.fill(e)
 	return c.l1.lookup(tag)
 }

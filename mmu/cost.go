@@ -40,23 +40,26 @@ type CostModel struct {
 	LocalTLBI    uint64 `json:"local_tlbi"`      // DSB after local TLBIs: each of them
 
 	// Kernel work, charged by the emulated kernel (package mm).
-	SyscallEntry  uint64 `json:"syscall_entry"`  // system call entry and return
-	FaultEntry    uint64 `json:"fault_entry"`    // exception entry/return and handle_mm_fault's walk
-	PTEUpdate     uint64 `json:"pte_update"`     // an atomic update of a PTE by the kernel
-	PageAlloc     uint64 `json:"page_alloc"`     // allocating a page: buddy/pcp, memcg charge, LRU add
-	PageFree      uint64 `json:"page_free"`      // freeing a page
-	ZeroPage      uint64 `json:"zero_page"`      // clear_page of 4 KiB
-	CopyPage      uint64 `json:"copy_page"`      // copy_page of 4 KiB (COW)
-	ReclaimFolio  uint64 `json:"reclaim_folio"`  // shrink_folio_list's work per folio: isolation, LRU and swap-cache locking
-	RmapMapping   uint64 `json:"rmap_mapping"`   // an rmap walk visiting one mapping (page_vma_mapped_walk, PTL)
-	SwapOut       uint64 `json:"swap_out"`       // writing a page to zRAM (compress, store)
-	SwapIn        uint64 `json:"swap_in"`        // reading a page from zRAM (decompress)
-	FileRead      uint64 `json:"file_read"`      // a page-cache miss: reading a file page from storage
-	ForkMM        uint64 `json:"fork_mm"`        // fork's fixed work: task, mm and VMA copies
-	ForkPTE       uint64 `json:"fork_pte"`       // copy_page_range, per PTE copied
-	ExecMM        uint64 `json:"exec_mm"`        // exec's fixed work: loading the image, setting up the mm
-	ExitMM        uint64 `json:"exit_mm"`        // exit's fixed work besides unmapping
-	ContextSwitch uint64 `json:"context_switch"` // switching to another task on the CPU
+	SyscallEntry uint64 `json:"syscall_entry"` // system call entry and return
+	FaultEntry   uint64 `json:"fault_entry"`   // exception entry/return and handle_mm_fault's walk
+	PTEUpdate    uint64 `json:"pte_update"`    // an atomic update of a PTE by the kernel (a local atomic)
+	// CacheLineTransfer is an atomic on a line another CPU wrote last (the
+	// range policy's per-mm interval).
+	CacheLineTransfer uint64 `json:"cache_line_transfer"`
+	PageAlloc         uint64 `json:"page_alloc"`     // allocating a page: buddy/pcp, memcg charge, LRU add
+	PageFree          uint64 `json:"page_free"`      // freeing a page
+	ZeroPage          uint64 `json:"zero_page"`      // clear_page of 4 KiB
+	CopyPage          uint64 `json:"copy_page"`      // copy_page of 4 KiB (COW)
+	ReclaimFolio      uint64 `json:"reclaim_folio"`  // shrink_folio_list's work per folio: isolation, LRU and swap-cache locking
+	RmapMapping       uint64 `json:"rmap_mapping"`   // an rmap walk visiting one mapping (page_vma_mapped_walk, PTL)
+	SwapOut           uint64 `json:"swap_out"`       // writing a page to zRAM (compress, store)
+	SwapIn            uint64 `json:"swap_in"`        // reading a page from zRAM (decompress)
+	FileRead          uint64 `json:"file_read"`      // a page-cache miss: reading a file page from storage
+	ForkMM            uint64 `json:"fork_mm"`        // fork's fixed work: task, mm and VMA copies
+	ForkPTE           uint64 `json:"fork_pte"`       // copy_page_range, per PTE copied
+	ExecMM            uint64 `json:"exec_mm"`        // exec's fixed work: loading the image, setting up the mm
+	ExitMM            uint64 `json:"exit_mm"`        // exit's fixed work besides unmapping
+	ContextSwitch     uint64 `json:"context_switch"` // switching to another task on the CPU
 }
 
 // DefaultCost is the calibrated cost model (results/calibration.md).
@@ -77,22 +80,23 @@ func DefaultCost() CostModel {
 		DVMOpASID:    320,
 		LocalTLBI:    10,
 
-		SyscallEntry:  300,
-		FaultEntry:    1500,
-		PTEUpdate:     20,
-		PageAlloc:     700,
-		PageFree:      500,
-		ZeroPage:      600,
-		CopyPage:      1000,
-		ReclaimFolio:  6000,
-		RmapMapping:   500,
-		SwapOut:       2700,
-		SwapIn:        1600,
-		FileRead:      5000,
-		ForkMM:        25000,
-		ForkPTE:       30,
-		ExecMM:        50000,
-		ExitMM:        10000,
-		ContextSwitch: 2500,
+		SyscallEntry:      300,
+		FaultEntry:        1500,
+		PTEUpdate:         20,
+		CacheLineTransfer: 125,
+		PageAlloc:         700,
+		PageFree:          500,
+		ZeroPage:          600,
+		CopyPage:          1000,
+		ReclaimFolio:      6000,
+		RmapMapping:       500,
+		SwapOut:           2700,
+		SwapIn:            1600,
+		FileRead:          5000,
+		ForkMM:            25000,
+		ForkPTE:           30,
+		ExecMM:            50000,
+		ExitMM:            10000,
+		ContextSwitch:     2500,
 	}
 }

@@ -75,6 +75,10 @@ type Counters struct {
 	DSBSTs             uint64                `json:"dsb_sts"`         // DSB ISHST
 	DSBWaitCycles      uint64                `json:"dsb_wait_cycles"`
 	Cycles             uint64                `json:"cycles"`
+	// Walks that refilled a translation flush_tlb_batched_pending's flush
+	// removed, and their walk cycles (flushrefill.go).
+	FlushRefills    uint64 `json:"flush_refills"`
+	FlushLostCycles uint64 `json:"flush_lost_cycles"`
 }
 
 // Add adds o into c.
@@ -103,6 +107,8 @@ func (c *Counters) Add(o *Counters) {
 	c.DSBSTs += o.DSBSTs
 	c.DSBWaitCycles += o.DSBWaitCycles
 	c.Cycles += o.Cycles
+	c.FlushRefills += o.FlushRefills
+	c.FlushLostCycles += o.FlushLostCycles
 }
 
 // TLBIs is the number of TLBI operations of every kind.

@@ -14,6 +14,7 @@ type inval struct {
 	va     uint64 // page-aligned
 	pages  uint64 // RVALE1: number of pages from va
 	issuer *CPU
+	marked bool // issued by flush_tlb_batched_pending (MarkPendingFlush)
 }
 
 type pendingInval struct {
@@ -62,7 +63,7 @@ func (c *CPU) tlbi(kind TLBIKind, asid uint16, va, pages uint64) {
 	c.yieldPoint()
 	c.ctr.TLBI[kind]++
 	c.ctr.Cycles += c.cost.TLBIIssue
-	inv := inval{kind: kind, asid: asid, va: va &^ (pagetable.PageSize - 1), pages: min(pages, MaxRangePages), issuer: c}
+	inv := inval{kind: kind, asid: asid, va: va &^ (pagetable.PageSize - 1), pages: min(pages, MaxRangePages), issuer: c, marked: c.markFlush}
 	if !kind.Broadcast() {
 		c.sinceDSBLocal++
 		c.outstanding.Add(1)
@@ -207,6 +208,10 @@ func (c *CPU) applyOwn() {
 // apply removes what inv names from c's TLBs and acknowledges it to the
 // issuer. Only c's goroutine calls it.
 func (c *CPU) apply(inv inval) {
+	if inv.marked {
+		c.removedBuf = c.removedBuf[:0]
+		c.setRemoved(&c.removedBuf)
+	}
 	var n int
 	switch inv.kind {
 	case VALE1IS, VALE1:
@@ -222,10 +227,26 @@ func (c *CPU) apply(inv inval) {
 	default:
 		panic(fmt.Sprintf("mmu: unknown TLBI kind %d", inv.kind))
 	}
+	if inv.marked {
+		c.setRemoved(nil)
+		c.recordFlushed(c.removedBuf)
+	}
 	c.ctr.InvalsApplied++
 	c.ctr.EntriesRemoved += uint64(n)
 	if inv.issuer.outstanding.Add(-1) == 0 {
 		inv.issuer.thread.Wake() // a DSB may wait for this
+	}
+}
+
+// setRemoved has c's TLBs collect the entries they remove into buf (nil:
+// stop).
+func (c *CPU) setRemoved(buf *[]tlbEntry) {
+	c.l1.removed = buf
+	if c.l2 != nil {
+		c.l2.removed = buf
+	}
+	if c.wc != nil {
+		c.wc.removed = buf
 	}
 }
 

@@ -128,6 +128,13 @@ type CPU struct {
 	sinceDSBCost  uint64       // their DVM service time (CostModel.DVMOp, DVMOpASID)
 	sinceDSBLocal uint64       // local TLBIs issued since the last DSB
 
+	// Flush-caused refills (flushrefill.go).
+	markFlush   bool                    // TLBIs issued now are flush_tlb_batched_pending's
+	flushed     map[uint64]flushedEntry // leaf tags a marked flush removed
+	fills       uint64                  // translations filled by walks
+	fillHorizon uint64                  // entries of the largest TLB
+	removedBuf  []tlbEntry              // scratch: entries an invalidation removed
+
 	// The broadcast traffic model (dvmload.go).
 	dvmBusy   uint64 // DVM service time of the broadcasts issued this window
 	dvmWinEnd uint64 // when the window ends, in own cycles
@@ -164,6 +171,7 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 			return nil, fmt.Errorf("walk cache: %w", err)
 		}
 	}
+	c.fillHorizon = uint64(max(cfg.L1.Entries, cfg.L2.Entries))
 	if m.sched.Oversubscribed() {
 		c.relaxAt = relaxCycles
 	}

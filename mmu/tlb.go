@@ -61,7 +61,10 @@ type tlb struct {
 	shift        uint8
 	repl         Replacement
 	geom         TLBGeometry
-	_            [64]byte
+	// removed, when not nil, collects the entries invalidations remove (the
+	// flush-refill accounting of flush_tlb_batched_pending).
+	removed *[]tlbEntry
+	_       [64]byte
 }
 
 const tlbHashMul = 0x9E3779B97F4A7C15 // 2^64/phi: Fibonacci hashing spreads consecutive VPNs
@@ -396,6 +399,9 @@ func (t *tlb) unindex(i int) {
 
 // remove invalidates way i.
 func (t *tlb) remove(i int) {
+	if t.removed != nil {
+		*t.removed = append(*t.removed, t.entries[i])
+	}
 	t.unindex(i)
 	if t.links != nil {
 		t.unlink(i)
@@ -433,6 +439,13 @@ func (t *tlb) invalidateASID(asid uint16) int {
 // invalidateAll empties the TLB; the PRNG continues its sequence.
 func (t *tlb) invalidateAll() int {
 	c := t.n
+	if t.removed != nil {
+		for i, x := range t.tags {
+			if x != 0 {
+				*t.removed = append(*t.removed, t.entries[i])
+			}
+		}
+	}
 	clear(t.tags)
 	clear(t.entries)
 	clear(t.index)

@@ -1,6 +1,9 @@
 package policy
 
-import "github.com/mmubench/mmubench/mm"
+import (
+	"github.com/mmubench/mmubench/mm"
+	"github.com/mmubench/mmubench/pagetable"
+)
 
 // deferred is what every batching policy does on arm64 when reclaim unmaps
 // a page (arch_tlbbatch_add_pending: __flush_tlb_range_nosync, the TLBI now
@@ -37,30 +40,69 @@ type FlushMM struct{ deferred }
 func (FlushMM) Name() string                      { return "flush-mm" }
 func (FlushMM) FlushPending(t *mm.Task, m *mm.MM) { t.FlushTLBMM(m) }
 
-// Range flushes only the pages pending batches cover, with the caller's own
-// TLBIs and DSB — correct for the same reason as FlushMM — and falls back to
-// flush_tlb_mm from MAX_DVM_OPS pages. The reclaiming task records each page
-// in the mm's PendingRange and removes it when its batch completes.
+// Range is a policy a kernel could implement: each deferred unmap widens a
+// per-mm interval of pending pages (one compare-and-swap, charged as a
+// cache-line transfer when the line comes from another CPU), and
+// flush_tlb_batched_pending flushes just that interval with the caller's own
+// range TLBIs and DSB — correct for the same reason as FlushMM — or the
+// whole mm from MAX_DVM_OPS pages. The interval is consumed by the flush
+// (mm.PendingInterval says why it is not cleared when the batches
+// complete).
 type Range struct{ deferred }
 
 func (Range) Name() string { return "range" }
 
 func (Range) AddPending(t *mm.Task, m *mm.MM, va uint64) {
 	t.FlushTLBPageNosync(m, va)
-	m.Pending.Add(va)
+	chargeLine(t, m.PendingInterval.Widen(t.CPU().ID(), va))
+}
+
+func (Range) FlushPending(t *mm.Task, m *mm.MM) {
+	lo, hi, gen, ok := m.PendingInterval.Snapshot()
+	if !ok {
+		return // a flusher already covered every page added so far
+	}
+	t.FlushTLBRangeOps(m, lo, (hi-lo)>>pagetable.PageShift+1)
+	chargeLine(t, m.PendingInterval.Clear(t.CPU().ID(), gen))
+}
+
+// chargeLine charges a write to a shared cache line: a transfer from the
+// CPU that wrote it last, or a local atomic.
+func chargeLine(t *mm.Task, transfer bool) {
+	cost := t.CPU().Machine().Config().Cost
+	if transfer {
+		t.CPU().Charge(cost.CacheLineTransfer)
+	} else {
+		t.CPU().Charge(cost.PTEUpdate)
+	}
+}
+
+// RangeIdeal flushes exactly the pages pending batches cover, with the
+// caller's own TLBIs and DSB (the whole mm from MAX_DVM_OPS pages): each
+// reclaiming task lists the pages it deferred and takes them out of the
+// mm's exact set when its batch completes. No kernel could keep that (a set
+// per mm, an unbounded list per task); it is here, at no bookkeeping cost,
+// as the lower bound on what flushing only the pending pages could cost.
+type RangeIdeal struct{ deferred }
+
+func (RangeIdeal) Name() string { return "range-ideal" }
+
+func (RangeIdeal) AddPending(t *mm.Task, m *mm.MM, va uint64) {
+	t.FlushTLBPageNosync(m, va)
+	m.PendingSet.Add(va)
 	t.UBC.Pages = append(t.UBC.Pages, mm.PendingPage{MM: m, VA: va})
 }
 
-func (Range) Flush(t *mm.Task) {
+func (RangeIdeal) Flush(t *mm.Task) {
 	t.CPU().DSBISH()
 	for _, p := range t.UBC.Pages {
-		p.MM.Pending.Remove(p.VA)
+		p.MM.PendingSet.Remove(p.VA)
 	}
 	t.UBC.Pages = t.UBC.Pages[:0]
 }
 
-func (Range) FlushPending(t *mm.Task, m *mm.MM) {
-	pages, all := m.Pending.Snapshot()
+func (RangeIdeal) FlushPending(t *mm.Task, m *mm.MM) {
+	pages, all := m.PendingSet.Snapshot()
 	if all {
 		t.FlushTLBMM(m)
 		return

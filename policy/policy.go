@@ -2,7 +2,8 @@
 // under, each a small type implementing a hook interface of package mm:
 //
 //   - batched unmap (mm.BatchPolicy), what reclaim's deferred flush and
-//     flush_tlb_batched_pending do: no-batch, dsb-only, flush-mm, range;
+//     flush_tlb_batched_pending do: no-batch, dsb-only, flush-mm, range,
+//     range-ideal;
 //   - nested gathers (mm.NestedPolicy), what tlb_finish_mmu does when
 //     another mmu_gather on the mm is live: none, range, fullmm.
 //
@@ -26,7 +27,8 @@ var BatchPolicies = []Info{
 	{"no-batch", "no deferral: every reclaim unmap does TLBI + DSB at once (arm64 before 43b3dfdd0455)"},
 	{"dsb-only", "deferred TLBIs; flush_tlb_batched_pending is a bare DSB on the calling CPU (arm64 43b3dfdd0455 until 2025: unsafe)"},
 	{"flush-mm", "deferred TLBIs; flush_tlb_batched_pending flushes the whole mm with its own TLBI + DSB (4b634918384c, 2025)"},
-	{"range", "deferred TLBIs; flush_tlb_batched_pending flushes only the pending pages with its own TLBIs + DSB, flush-mm from 512 pages"},
+	{"range", "deferred TLBIs; flush_tlb_batched_pending flushes the interval of pending pages (one CAS per deferred unmap) with its own range TLBIs + DSB, flush-mm from 512 pages"},
+	{"range-ideal", "like range but exactly the pending pages, tracked per mm and per task at no cost: a lower bound, not implementable"},
 }
 
 // NestedPolicies lists the nested-gather policies.
@@ -47,6 +49,8 @@ func Batch(name string) (mm.BatchPolicy, error) {
 		return FlushMM{}, nil
 	case "range":
 		return Range{}, nil
+	case "range-ideal":
+		return RangeIdeal{}, nil
 	}
 	return nil, fmt.Errorf("unknown policy %q (valid: %s)", name, names(BatchPolicies))
 }

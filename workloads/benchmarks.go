@@ -33,9 +33,10 @@ func init() {
 	})
 	register(&Workload{
 		Name: "mprotect-under-reclaim",
-		Description: "Ryan Roberts' side effect: threads work on a hot set while reclaim pages out the cold " +
-			"part with batched flushes and another thread mprotects a small region now and then; reports " +
-			"the hot set's miss rate after each flush_tlb_batched_pending and overall",
+		Description: "Ryan Roberts' side effect: threads work on a hot set of PAGES pages each while reclaim " +
+			"pages out the cold part with batched flushes and another thread mprotects a small region now and " +
+			"then; reports the hot threads' refills of translations flush_tlb_batched_pending flushed, their " +
+			"cycles and share of the hot threads' time (flush_overhead_pct), and the hot miss rate",
 		MinCPUs:  2,
 		Rounds:   20,
 		Defaults: Params{Pages: 32, Accesses: 2000},

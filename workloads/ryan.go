@@ -8,10 +8,6 @@ import (
 	"github.com/mmubench/mmubench/sched"
 )
 
-// postFlushWindow is how many accesses of a hot thread after a
-// flush_tlb_batched_pending count towards the post-flush miss rate.
-const postFlushWindow = 256
-
 // coldPages is the size of the part of the mm that reclaim pages out.
 const coldPages = 256
 
@@ -24,9 +20,10 @@ const coldPages = 256
 // flush_tlb_batched_pending, which flushes per policy once reclaim has
 // batched anything. Reclaim of the cold part runs on kswapd's CPU (the last
 // one, with four CPUs or more) with TTU_BATCH_FLUSH, or else through the
-// maintenance thread's MADV_PAGEOUT. The hot threads count their walks in
-// the postFlushWindow accesses after each such flush (post_flush_miss_rate)
-// and over the whole run (hot_miss_rate).
+// maintenance thread's MADV_PAGEOUT. The hot threads are the victims: the
+// run reports their miss rate (hot_miss_rate) and the share of their cycles
+// spent refilling translations a flush_tlb_batched_pending flush removed
+// (flush_overhead_pct, from the hardware's flush-refill accounting).
 func setupMprotectUnderReclaim(env *Env) (func(*mmu.CPU), error) {
 	k := env.Kernel
 	p := env.Params
@@ -53,7 +50,7 @@ func setupMprotectUnderReclaim(env *Env) (func(*mmu.CPU), error) {
 	}
 	var mapped, done latch
 	var hotBuf, coldBuf uint64
-	var winAccesses, winWalks, hotAccesses, hotWalks atomic.Uint64
+	var hotAccesses, hotWalks, hotCycles, hotLost atomic.Uint64
 	var reclaimRound atomic.Uint64
 	var roundQ sched.WaitQueue
 	hotPages := uint64(p.Pages)
@@ -71,14 +68,8 @@ func setupMprotectUnderReclaim(env *Env) (func(*mmu.CPU), error) {
 				}
 			}
 			ctr := c.Counters()
-			a0, w0 := ctr.Accesses, ctr.Walks
-			seen := space.PendingFlushes()
-			left := 0
+			a0, w0, c0, l0 := ctr.Accesses, ctr.Walks, ctr.Cycles, ctr.FlushLostCycles
 			for n := uint64(0); !done.set.Load(); n++ {
-				if f := space.PendingFlushes(); f != seen {
-					seen, left = f, postFlushWindow
-				}
-				a, w := ctr.Accesses, ctr.Walks
 				va := base + n%hotPages*page + uint64(n/hotPages%64)*8
 				var err error
 				if n%4 == 0 {
@@ -90,14 +81,11 @@ func setupMprotectUnderReclaim(env *Env) (func(*mmu.CPU), error) {
 					env.Fail("hot: %v", err)
 					return
 				}
-				if left > 0 {
-					left--
-					winAccesses.Add(ctr.Accesses - a)
-					winWalks.Add(ctr.Walks - w)
-				}
 			}
 			hotAccesses.Add(ctr.Accesses - a0)
 			hotWalks.Add(ctr.Walks - w0)
+			hotCycles.Add(ctr.Cycles - c0)
+			hotLost.Add(ctr.FlushLostCycles - l0)
 		case id == hot:
 			t := maint
 			var err error
@@ -156,11 +144,11 @@ func setupMprotectUnderReclaim(env *Env) (func(*mmu.CPU), error) {
 		}
 	}
 	env.OnFinish(func() {
-		if a := winAccesses.Load(); a > 0 {
-			env.SetMetric("post_flush_miss_rate", float64(winWalks.Load())/float64(a))
-		}
 		if a := hotAccesses.Load(); a > 0 {
 			env.SetMetric("hot_miss_rate", float64(hotWalks.Load())/float64(a))
+		}
+		if c := hotCycles.Load(); c > 0 {
+			env.SetMetric("flush_overhead_pct", 100*float64(hotLost.Load())/float64(c))
 		}
 	})
 	return body, nil

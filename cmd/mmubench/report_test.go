@@ -61,7 +61,7 @@ func csvRow(workload, policy, missRate string) string {
 			r[i] = "x"
 		case "miss_rate":
 			r[i] = missRate
-		case "first_violation", "errors", "cycles_per_iter", "hot_miss_rate", "post_flush_miss_rate":
+		case "first_violation", "errors", "cycles_per_iter", "hot_miss_rate":
 		default:
 			r[i] = "1"
 		}

@@ -185,7 +185,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // comparisonMetrics are what the sweep's closing table compares.
-var comparisonMetrics = []string{"miss_rate", "post_flush_miss_rate", "cycles_per_iter", "dsb", "emu_cycles", "violations"}
+var comparisonMetrics = []string{"miss_rate", "flush_overhead_pct", "cycles_per_iter", "dsb", "emu_cycles", "violations"}
 
 // printComparison prints the sweep's results grouped by workload, policy,
 // nested policy and CPU count, across seeds (the report's table).
