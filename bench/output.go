@@ -36,6 +36,8 @@ var CSVHeader = []string{
 	// of the victim threads' cycles (of all CPUs' where the workload names no
 	// victims).
 	"flush_refills", "flush_lost_cycles", "flush_overhead_pct",
+	// More workload parameters.
+	"victim", "gap", "compute",
 }
 
 // lateMetricColumns are the workload figures after the parameters.
@@ -87,7 +89,8 @@ func (r *Result) CSVRow() []string {
 	metrics(lateMetricColumns)
 	row = append(row, u(r.Kernel["unmapped_ptes"]), u(r.Kernel["forks"]), u(r.Kernel["file_reads"]), u(r.Kernel["written_back"]),
 		u(c.Sched.Quantum))
-	return append(row, u(t.FlushRefills), u(t.FlushLostCycles), strconv.FormatFloat(r.FlushOverheadPct(), 'f', 6, 64))
+	row = append(row, u(t.FlushRefills), u(t.FlushLostCycles), strconv.FormatFloat(r.FlushOverheadPct(), 'f', 6, 64))
+	return append(row, p.Victim, strconv.FormatInt(p.Gap, 10), strconv.FormatInt(p.Compute, 10))
 }
 
 // Writer writes results in one of the formats, row by row.

@@ -34,6 +34,39 @@ type Table struct {
 	Lines  []int
 }
 
+// Where returns the rows whose columns have the given values (column=value,
+// all of them); an unknown column is a *ColumnError.
+func (t *Table) Where(conds []string) (*Table, error) {
+	type cond struct {
+		col int
+		val string
+	}
+	var cs []cond
+	for _, c := range conds {
+		name, val, ok := strings.Cut(c, "=")
+		if !ok {
+			return nil, fmt.Errorf("--where %q: want column=value", c)
+		}
+		i := t.Column(name)
+		if i < 0 {
+			return nil, &ColumnError{What: "--where column", Name: name, Available: t.Header}
+		}
+		cs = append(cs, cond{i, val})
+	}
+	out := &Table{Header: t.Header}
+	for r, row := range t.Rows {
+		keep := true
+		for _, c := range cs {
+			keep = keep && row[c.col] == c.val
+		}
+		if keep {
+			out.Rows = append(out.Rows, row)
+			out.Lines = append(out.Lines, t.Lines[r])
+		}
+	}
+	return out, nil
+}
+
 // Column is the index of the column named name, or -1.
 func (t *Table) Column(name string) int {
 	return slices.Index(t.Header, name)

@@ -42,6 +42,11 @@ type Group struct {
 	Rounds     int              `json:"rounds,omitempty"`
 	MemMiB     int              `json:"mem_mib,omitempty"`
 	Params     workloads.Params `json:"params,omitempty"`
+	// Quantum and Seeds, if non-zero, override the sweep's for this group:
+	// cost studies keep emulated time and need fewer seeds, race groups
+	// use PCT and many.
+	Quantum uint64 `json:"quantum,omitempty"`
+	Seeds   int    `json:"seeds,omitempty"`
 }
 
 // Geometry is one TLB configuration of a sweep axis.
@@ -114,7 +119,7 @@ func (s *Sweep) Points() ([]Config, error) {
 							cfg.Rounds, cfg.Params = g.Rounds, g.Params
 							cfg.Machine.CPUs = c
 							cfg.Machine.Sched.Mode = mode
-							cfg.Machine.Sched.Quantum = s.Quantum
+							cfg.Machine.Sched.Quantum = cmp.Or(g.Quantum, s.Quantum)
 							if g.MemMiB != 0 {
 								cfg.Machine.Frames = g.MemMiB << 8
 							}
@@ -124,7 +129,7 @@ func (s *Sweep) Points() ([]Config, error) {
 							if _, err := cfg.Validate(); err != nil {
 								return nil, fmt.Errorf("sweep group %d: %w", gi+1, err)
 							}
-							for k := 0; k < seeds; k++ {
+							for k := 0; k < cmp.Or(g.Seeds, seeds); k++ {
 								cfg.Machine.Sched.Seed = first + uint64(k)
 								out = append(out, cfg)
 							}

@@ -18,7 +18,9 @@ import (
 // eligible thread with the smallest clock runs until its clock passes the
 // next one's by the quantum, so that threads advance together in emulated
 // time. Ties go to the lowest thread id. A thread eligible only for service
-// work (applying invalidations, which takes no emulated time) goes first.
+// work (applying invalidations, which takes no emulated time) goes first. A
+// thread that was blocked resumes no earlier than the threads that ran
+// meanwhile: its clock moves up to the earliest of theirs.
 //
 // All fields are touched only by the goroutine holding the turn.
 type detState struct {
@@ -129,9 +131,11 @@ func (d *detState) pickClocked() *Thread {
 	if best == nil {
 		return nil
 	}
+	// Only threads that would run count: one kicked for service work only
+	// is picked first anyway, whatever its clock.
 	d.limit = ^uint64(0)
 	for _, t := range d.s.threads {
-		if t != best && d.eligible(t) {
+		if t != best && (t.state == runnable || (t.state == blocked && t.ready())) {
 			d.limit = min(d.limit, t.now()+d.s.cfg.Quantum)
 		}
 	}
@@ -274,6 +278,26 @@ func (d *detState) block(t *Thread, what string, ready func() bool) {
 			t.serve()
 		}
 	}
+	if d.clocked && t.clock != nil {
+		// Time passed while it waited: it resumes no earlier than the
+		// threads that ran meanwhile (the earliest of them: all are within
+		// a quantum of each other).
+		if now, ok := d.earliestRunnable(t); ok {
+			*t.clock = max(*t.clock, now)
+		}
+	}
+}
+
+// earliestRunnable is the smallest clock of the runnable threads but t.
+func (d *detState) earliestRunnable(t *Thread) (uint64, bool) {
+	var now uint64
+	found := false
+	for _, o := range d.s.threads {
+		if o != t && o.state == runnable && (!found || o.now() < now) {
+			now, found = o.now(), true
+		}
+	}
+	return now, found
 }
 
 // exit is Block-forever for a thread whose body returned.

@@ -225,7 +225,8 @@ func (t *Thread) Det() bool { return t.s.det }
 
 // SetClock tells the scheduler where the thread keeps its emulated time
 // (its CPU's cycle count), for Det mode with a Quantum. The scheduler reads
-// it only while the thread does not run. Set it before Run.
+// it while the thread does not run, and moves it forward when the thread
+// resumes after blocking (time passed meanwhile). Set it before Run.
 func (t *Thread) SetClock(c *uint64) { t.clock = c }
 
 // now is the thread's emulated time.

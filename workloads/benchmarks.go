@@ -39,7 +39,7 @@ func init() {
 			"cycles and share of the hot threads' time (flush_overhead_pct), and the hot miss rate",
 		MinCPUs:  2,
 		Rounds:   20,
-		Defaults: Params{Pages: 32, Accesses: 2000},
+		Defaults: Params{Pages: 32, Accesses: 2000, Victim: "loop"},
 		Setup:    setupMprotectUnderReclaim,
 	})
 }

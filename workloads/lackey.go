@@ -38,11 +38,13 @@ package workloads
 
 import (
 	"bufio"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/mmubench/mmubench/mm"
@@ -89,15 +91,24 @@ type lackeyTrace struct {
 // Lackey returns the workload replaying the lackey trace at path, parsing
 // it whole first.
 func Lackey(path string) (*Workload, error) {
-	if w, ok := lackeyCache.Load(path); ok {
-		return w.(*Workload), nil
+	tr, err := loadLackey(path)
+	if err != nil {
+		return nil, err
+	}
+	return tr.workload(), nil
+}
+
+// loadLackey parses the trace at path once per process.
+func loadLackey(path string) (*lackeyTrace, error) {
+	if tr, ok := lackeyCache.Load(path); ok {
+		return tr.(*lackeyTrace), nil
 	}
 	tr, err := parseLackeyFile(path)
 	if err != nil {
 		return nil, err
 	}
-	w, _ := lackeyCache.LoadOrStore(path, tr.workload())
-	return w.(*Workload), nil
+	got, _ := lackeyCache.LoadOrStore(path, tr)
+	return got.(*lackeyTrace), nil
 }
 
 // lackeyCache keeps parsed traces by path: a sweep validates and runs every
@@ -119,13 +130,24 @@ func (tr *lackeyTrace) workload() *Workload {
 	}
 }
 
+// parseLackeyFile parses the trace at path, gzip-compressed if its name
+// ends in .gz.
 func parseLackeyFile(path string) (*lackeyTrace, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("lackey trace: %w", err)
 	}
 	defer f.Close()
-	return parseLackey(path, f)
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("lackey trace %s: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	return parseLackey(path, r)
 }
 
 // parseLackey reads a trace; name is what errors call it.
@@ -297,24 +319,48 @@ func (tr *lackeyTrace) setup(env *Env) (func(c *mmu.CPU), *mm.MM, error) {
 		if c.ID() != 0 {
 			return
 		}
-		for _, r := range tr.runs {
-			if err := task.MmapFixed(r.start*page, r.pages*page, mm.ProtRead|mm.ProtWrite, false); err != nil {
-				env.Fail("lackey: mmap of %#x, %d pages: %v", r.start*page, r.pages, err)
-				return
-			}
+		if err := tr.mapInto(task); err != nil {
+			env.Fail("%v", err)
+			return
 		}
 		var val uint64
 		for round := 0; round < rounds; round++ {
-			for i, a := range tr.acc {
-				val++
-				if err := replayLackey(task, a, val); err != nil {
-					env.Fail("lackey: round %d, access %d (%s %#x,%d): %v", round, i,
-						lackeyKindNames[a&3], a>>lackeyAddrShift, a>>2&lackeySizeMax, err)
-					return
-				}
+			if err := tr.replay(task, 0, &val, nil); err != nil {
+				env.Fail("lackey: round %d: %v", round, err)
+				return
 			}
 		}
 	}, space, nil
+}
+
+// mapInto maps every page the trace touches into t's address space.
+func (tr *lackeyTrace) mapInto(t *mm.Task) error {
+	for _, r := range tr.runs {
+		if err := t.MmapFixed(r.start*page, r.pages*page, mm.ProtRead|mm.ProtWrite, false); err != nil {
+			return fmt.Errorf("lackey: mmap of %#x, %d pages: %v", r.start*page, r.pages, err)
+		}
+	}
+	return nil
+}
+
+// replay makes the trace's accesses on t once, from access from (wrapping
+// round), storing *val (incremented per access); it stops early when stop
+// (if not nil) says so.
+func (tr *lackeyTrace) replay(t *mm.Task, from int, val *uint64, stop func() bool) error {
+	n := len(tr.acc)
+	for j := 0; j < n; j++ {
+		i := (from + j) % n
+		a := tr.acc[i]
+		*val++
+		if err := replayLackey(t, a, *val); err != nil {
+			return fmt.Errorf("access %d (%s %#x,%d): %v", i,
+				lackeyKindNames[a&3], a>>lackeyAddrShift, a>>2&lackeySizeMax, err)
+		}
+		if stop != nil && j%1024 == 0 && stop() {
+			return nil
+		}
+	}
+	return nil
 }
 
 // replayLackey performs one packed access on t, storing val.

@@ -69,6 +69,8 @@ type Params struct {
 	Stride   int     `json:"stride,omitempty"`    // stride pattern: pages between accesses
 	ZipfS    float64 `json:"zipf_s,omitempty"`    // zipf pattern: exponent (> 1)
 	Compute  int64   `json:"compute,omitempty"`   // user cycles of computation per access (unixbench-shell1)
+	Victim   string  `json:"victim,omitempty"`    // mprotect-under-reclaim: what the hot threads run (loop, uniform, zipf, lackey:PATH)
+	Gap      int64   `json:"gap,omitempty"`       // mprotect-under-reclaim: cycles between the maintenance thread's rounds
 }
 
 // merged fills p's zero fields from d.
@@ -97,18 +99,26 @@ func (p Params) merged(d Params) Params {
 	if p.Compute == 0 {
 		p.Compute = d.Compute
 	}
+	if p.Victim == "" {
+		p.Victim = d.Victim
+	}
+	if p.Gap == 0 {
+		p.Gap = d.Gap
+	}
 	return p
 }
 
 // Validate refuses parameters that cannot be run.
 func (p Params) Validate() error {
 	switch {
-	case p.Pages < 0, p.Accesses < 0, p.Threads < 0, p.Stride < 0, p.Procs < 0, p.Compute < 0:
+	case p.Pages < 0, p.Accesses < 0, p.Threads < 0, p.Stride < 0, p.Procs < 0, p.Compute < 0, p.Gap < 0:
 		return fmt.Errorf("negative workload parameter in %+v", p)
 	case p.WritePct < 0 || p.WritePct > 100:
 		return fmt.Errorf("write percentage %d (must be 0..100)", p.WritePct)
-	case p.ZipfS != 0 && p.ZipfS <= 1:
+	case !(p.ZipfS == 0 || p.ZipfS > 1): // NaN too
 		return fmt.Errorf("zipf exponent %g (must be > 1)", p.ZipfS)
+	case p.Victim != "" && !slices.Contains(victims, p.Victim) && !strings.HasPrefix(p.Victim, "lackey:"):
+		return fmt.Errorf("victim %q (valid: %s, lackey:PATH)", p.Victim, strings.Join(victims, ", "))
 	}
 	return nil
 }

@@ -40,7 +40,9 @@ func addMachineFlags(fs *flag.FlagSet, cfg *bench.Config) *machineFlags {
 	fs.IntVar(&p.WritePct, "write-pct", 0, "percentage of accesses that are stores (0: the workload's default)")
 	fs.IntVar(&p.Stride, "stride", 0, "stride workload: pages between accesses")
 	fs.Float64Var(&p.ZipfS, "zipf", 0, "zipf workload: exponent (> 1)")
-	fs.Int64Var(&p.Compute, "compute", 0, "user cycles of computation per access (unixbench-shell1; 0: the workload's default)")
+	fs.StringVar(&p.Victim, "victim", "", "mprotect-under-reclaim: what the hot threads run: loop, uniform, zipf, or lackey:PATH (a trace)")
+	fs.Int64Var(&p.Gap, "gap", 0, "mprotect-under-reclaim: cycles between the maintenance thread's rounds (sets how often it mprotects)")
+	fs.Int64Var(&p.Compute, "compute", 0, "user cycles of computation per access (unixbench-shell1, mprotect-under-reclaim's synthetic victims; 0: the workload's default)")
 	return mf
 }
 

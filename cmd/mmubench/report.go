@@ -7,13 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mmubench/mmubench/bench"
 )
 
 // reportUsage is the synopsis of `mmubench report`.
-const reportUsage = "usage: mmubench report FILE.csv [--metrics m1,m2,...] [--by col1,col2,...] [--plot OUT.svg|OUT.png] [--plot-metric m]"
+const reportUsage = "usage: mmubench report FILE.csv [--metrics m1,m2,...] [--by col1,col2,...] [--where col=value,...] [--plot OUT.svg|OUT.png] [--plot-metric m] [--plot-x col]"
 
 // cmdReport is `mmubench report`: the runs of a results CSV grouped by
 // some columns (the seeds of one configuration, by default), each metric
@@ -30,6 +31,8 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	by := fs.String("by", strings.Join(bench.DefaultReportBy, ","), "comma-separated columns to group runs by")
 	plotPath := fs.String("plot", "", "also draw a bar chart of --plot-metric to this .svg or .png file")
 	plotMetric := fs.String("plot-metric", "miss_rate", "metric the --plot chart shows")
+	plotX := fs.String("plot-x", "", "draw --plot as lines against this numeric column (one line per --by group) instead of bars")
+	where := fs.String("where", "", "comma-separated column=value conditions: only the runs that meet all of them")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), reportUsage)
 		fs.PrintDefaults()
@@ -87,6 +90,16 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
+	if *where != "" {
+		conds, err := splitList("--where", *where)
+		if err != nil {
+			return err
+		}
+		var ce *bench.ColumnError
+		if table, err = table.Where(conds); errors.As(err, &ce) || err != nil {
+			return usageError{err}
+		}
+	}
 	groups, err := summarize(file, table, byCols, metricCols)
 	if err != nil {
 		return err
@@ -96,6 +109,18 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *plotPath == "" {
+		return nil
+	}
+	if *plotX != "" {
+		plotGroups, err := summarize(file, table, append(slices.Clone(byCols), *plotX), []string{*plotMetric})
+		if err != nil {
+			return err
+		}
+		title := fmt.Sprintf("%s against %s, by %s (%s)", *plotMetric, *plotX, strings.Join(byCols, "/"), filepath.Base(file))
+		if err := bench.PlotLines(*plotPath, *plotMetric, *plotX, byCols, plotGroups, title); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", *plotPath)
 		return nil
 	}
 	plotGroups, err := summarize(file, table, byCols, []string{*plotMetric})
