@@ -43,6 +43,9 @@ type detState struct {
 	chanceStep   uint64
 	chanceThread int
 	chanceCalls  int
+
+	chooser     Chooser // Config.Chooser: every choice is its
+	eligibleBuf []int
 }
 
 func (d *detState) init(s *Scheduler) {
@@ -57,6 +60,9 @@ func (d *detState) init(s *Scheduler) {
 	case s.cfg.Replay != nil:
 		d.replay = s.cfg.Replay.Events
 		d.nextChange = d.nextReplayStep()
+	case s.cfg.Chooser != nil:
+		d.chooser = s.cfg.Chooser
+		d.nextChange = 0 // every yield point is a choice
 	case s.cfg.Quantum > 0:
 		d.clocked = true
 		d.nextChange = ^uint64(0)
@@ -158,6 +164,8 @@ func (d *detState) choose(cur *Thread, kind EventKind) *Thread {
 			d.fail(fmt.Sprintf("cpu%d is not eligible", ev.Thread))
 			return nil
 		}
+	} else if d.chooser != nil {
+		next = d.pickChooser(cur)
 	} else {
 		next = d.pick()
 	}
@@ -207,7 +215,7 @@ func (d *detState) reschedule(t *Thread) {
 		d.checkEnded()
 		return
 	}
-	if !d.clocked && d.step >= d.nextChange {
+	if !d.clocked && d.chooser == nil && d.step >= d.nextChange {
 		d.changes++
 		t.prio = -d.changes
 		d.nextChange = d.step + d.gap()
@@ -254,7 +262,11 @@ func (d *detState) chance(t *Thread, num, den uint32) bool {
 		}
 		return false
 	}
-	if d.rng.Uint32N(den) >= num {
+	if d.chooser != nil {
+		if !d.chooser.Chance(d.step, t.id, call, num, den) {
+			return false
+		}
+	} else if d.rng.Uint32N(den) >= num {
 		return false
 	}
 	if d.record {

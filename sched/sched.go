@@ -80,6 +80,9 @@ type Config struct {
 	Record bool `json:"-"`
 	// Replay, if non-nil, replaces the seed: Det mode follows its choices.
 	Replay *Trace `json:"-"`
+	// Chooser, if non-nil (and no Replay), makes every Det-mode choice
+	// instead of the seed: see Chooser.
+	Chooser Chooser `json:"-"`
 }
 
 // Scheduler runs a fixed set of threads in one of the two modes.
@@ -111,6 +114,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Replay != nil && cfg.Mode != Det {
 		return nil, fmt.Errorf("sched: a trace can be replayed only in det mode")
+	}
+	if cfg.Chooser != nil && (cfg.Mode != Det || cfg.Replay != nil || cfg.Quantum != 0) {
+		return nil, fmt.Errorf("sched: a Chooser needs det mode without a replay or a quantum")
 	}
 	if cfg.ChangeEvery == 0 {
 		cfg.ChangeEvery = DefaultChangeEvery
