@@ -38,6 +38,8 @@ var CSVHeader = []string{
 	"flush_refills", "flush_lost_cycles", "flush_overhead_pct",
 	// More workload parameters.
 	"victim", "gap", "compute",
+	// The TLB-state invariant at syscall return (mm/invariant.go).
+	"stale_tlb",
 }
 
 // lateMetricColumns are the workload figures after the parameters.
@@ -90,7 +92,8 @@ func (r *Result) CSVRow() []string {
 	row = append(row, u(r.Kernel["unmapped_ptes"]), u(r.Kernel["forks"]), u(r.Kernel["file_reads"]), u(r.Kernel["written_back"]),
 		u(c.Sched.Quantum))
 	row = append(row, u(t.FlushRefills), u(t.FlushLostCycles), strconv.FormatFloat(r.FlushOverheadPct(), 'f', 6, 64))
-	return append(row, p.Victim, strconv.FormatInt(p.Gap, 10), strconv.FormatInt(p.Compute, 10))
+	return append(row, p.Victim, strconv.FormatInt(p.Gap, 10), strconv.FormatInt(p.Compute, 10),
+		u(r.Violations[mm.StaleTLB]))
 }
 
 // Writer writes results in one of the formats, row by row.
@@ -141,7 +144,7 @@ type tableWriter struct {
 
 // tableColumns are the CSV columns a terminal table shows.
 var tableColumns = []string{"workload", "policy", "nested", "cpus", "sched", "seed", "accesses", "miss_rate",
-	"tlbi", "dsb", "flush_mm", "violations", "protection_violations", "lost_writes", "use_after_free", "emu_cycles"}
+	"tlbi", "dsb", "flush_mm", "violations", "protection_violations", "lost_writes", "use_after_free", "stale_tlb", "emu_cycles"}
 
 func (t *tableWriter) Write(r *Result) error {
 	row := r.CSVRow()

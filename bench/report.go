@@ -444,7 +444,7 @@ func (s Summary) cell(runs int) string {
 // violationKinds are the violation-count columns, whose cells also say in
 // how many runs the count was above zero (schedules that broke, by kind).
 var violationKinds = map[string]bool{
-	"violations": true, "protection_violations": true, "lost_writes": true, "use_after_free": true,
+	"violations": true, "protection_violations": true, "lost_writes": true, "use_after_free": true, "stale_tlb": true,
 }
 
 // FormatValue formats v to suit its magnitude: counts (integer set) as

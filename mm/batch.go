@@ -16,7 +16,7 @@ const (
 // pending count goes up — reset to 1 pending, 0 flushed when it grows large,
 // so that pending never catches up with flushed by wrapping.
 func (t *Task) setTLBUBCFlushPending(mm *MM, pteval pagetable.PTE, va uint64) {
-	if !pteval.Valid() { // !pte_accessible: no TLB can hold it
+	if !pteAccessible(mm, pteval) { // no TLB can hold it
 		return
 	}
 	t.k.batch.AddPending(t, mm, va)
@@ -26,6 +26,18 @@ func (t *Task) setTLBUBCFlushPending(mm *MM, pteval pagetable.PTE, va uint64) {
 	if pteval.Dirty() {
 		t.UBC.Writable = true
 	}
+}
+
+// pteAccessible reports whether a TLB may hold a translation for pte
+// (arm64's pte_accessible): a valid PTE, or — while a gather on mm has a
+// flush pending (mm_tlb_flush_pending) — any present one, since a PROT_NONE
+// or other change whose flush has not completed leaves the old, valid
+// translation cached.
+func pteAccessible(mm *MM, pte pagetable.PTE) bool {
+	if mm.tlbFlushPending.Load() > 0 {
+		return present(pte)
+	}
+	return pte.Valid()
 }
 
 // atomicInt32 is the part of atomic.Int32 the counter encoding needs.
@@ -95,14 +107,16 @@ func (t *Task) TryToUnmapFlushDirty() {
 	}
 }
 
-// lockTable takes the PTL of a level-3 table and then makes sure no
-// pending reclaim batch leaves a stale TLB entry for the mm
-// (pte_offset_map_lock followed by flush_tlb_batched_pending, as
-// change_pte_range, zap_pte_range and the madvise walkers do). It returns
-// the unlock.
-func (t *Task) lockTable(mm *MM, table uint64) func() {
-	ptl := mm.ptl(table)
+// lockTable takes the PTL of the level-3 table lt, whose PTEs [lo, hi) the
+// caller is about to walk, and then makes sure no pending reclaim batch
+// leaves a stale TLB entry for the mm (pte_offset_map_lock followed by
+// flush_tlb_batched_pending, as change_pte_range, zap_pte_range and the
+// madvise walkers do). The visit is recorded for the checks of the
+// caller's system call. It returns the unlock.
+func (t *Task) lockTable(mm *MM, lt pagetable.LeafTable, lo, hi int) func() {
+	ptl := mm.ptl(lt.PFN)
 	ptl.Lock(t.th)
 	t.FlushTLBBatchedPending(mm)
+	t.noteVisit(ptl, lt, lo, hi)
 	return func() { ptl.Unlock(t.th) }
 }

@@ -3,7 +3,6 @@ package mm
 import (
 	"github.com/mmubench/mmubench/mmu"
 	"github.com/mmubench/mmubench/pagetable"
-	"github.com/mmubench/mmubench/sched"
 )
 
 // userPage is the attribute set of a user page on arm64: EL0 access, not
@@ -87,7 +86,7 @@ func (t *Task) handlePTEFault(vma *VMA, va uint64, write bool) error {
 
 // doAnonymousPage maps a zeroed frame at an empty PTE (do_anonymous_page).
 // The frame is allocated before the PTL is taken, and the PTE re-checked.
-func (t *Task) doAnonymousPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex, write bool) error {
+func (t *Task) doAnonymousPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock, write bool) error {
 	pfn, err := t.k.allocFrame(t)
 	if err != nil {
 		return err
@@ -109,7 +108,7 @@ func (t *Task) doAnonymousPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sc
 // doFault maps a file page at an empty PTE (do_read_fault, do_shared_fault,
 // do_cow_fault): the page-cache folio, or for a write to a private mapping
 // a private copy of it.
-func (t *Task) doFault(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex, write bool) error {
+func (t *Task) doFault(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock, write bool) error {
 	k := t.k
 	pfn, err := t.filemapGetFolio(vma.File, vma.pageIndex(va))
 	if err != nil {
@@ -182,7 +181,7 @@ func (t *Task) faultAround(vma *VMA, va uint64, slot pagetable.Slot) {
 // doSwapPage brings a swapped-out anonymous page back (do_swap_page): from
 // the swap cache if reclaim still has it there, else read from the slot.
 // A slot other swap entries still share (after fork) is copied, not taken.
-func (t *Task) doSwapPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex, pte pagetable.PTE, write bool) error {
+func (t *Task) doSwapPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock, pte pagetable.PTE, write bool) error {
 	k := t.k
 	s := swapSlot(pte)
 	ptl.Lock(t.th)
@@ -233,7 +232,7 @@ func (t *Task) doSwapPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.M
 // (do_wp_page): a shared mapping or an anonymous page no one else maps is
 // made writable in place (wp_page_reuse); anything else is copied
 // (wp_page_copy).
-func (t *Task) doWPPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex) error {
+func (t *Task) doWPPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock) error {
 	k := t.k
 	ptl.Lock(t.th)
 	pte := slot.Load()
@@ -265,7 +264,7 @@ func (t *Task) doWPPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mut
 // must still be old (0 for a fault on an empty PTE), which is cleared and
 // flushed (ptep_clear_flush: other CPUs may cache the read-only entry)
 // before the copy is mapped. The caller holds a reference to src.
-func (t *Task) cowInto(vma *VMA, va uint64, slot pagetable.Slot, ptl *sched.Mutex, old pagetable.PTE, src uint64) error {
+func (t *Task) cowInto(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock, old pagetable.PTE, src uint64) error {
 	k := t.k
 	pfn, err := k.allocFrame(t)
 	if err != nil {

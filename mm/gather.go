@@ -53,10 +53,17 @@ func (g *MMUGather) removeTLBEntry(va uint64) {
 // removePage drops a folio reference after the flush (tlb_remove_page).
 func (g *MMUGather) removePage(pfn uint64) { g.pages = append(g.pages, pfn) }
 
-// removeTable frees a page-table frame after the flush (tlb_remove_table).
-func (g *MMUGather) removeTable(pfn uint64) {
+// removeTable frees the page-table frame that mapped from va after the
+// flush (pte_free_tlb → tlb_remove_table). Like tlb_flush_pmd_range it
+// widens the flush to va's page, so that the flush — non-last-level, since
+// tables were freed — drops the walk-cache entries that lead to the frame
+// even when no PTE of the range was cleared (a range already swapped out).
+func (g *MMUGather) removeTable(pfn, va uint64) {
 	g.tables = append(g.tables, pfn)
 	g.freedTables = true
+	if !g.fullMM {
+		g.removeTLBEntry(va)
+	}
 }
 
 // flushMMU flushes what the gather recorded, then frees its pages and

@@ -27,6 +27,17 @@ func (a Advice) String() string {
 	return fmt.Sprintf("advice(%d)", int(a))
 }
 
+// call is the kind of checked call an madvise with advice a is.
+func (a Advice) call() callKind {
+	switch a {
+	case MadvFree:
+		return callFree
+	case MadvPageout:
+		return callPageout
+	}
+	return callDontneed
+}
+
 // Madvise applies advice to [va, va+length), with the mmap lock held for
 // reading — so several madvise calls on one mm run in parallel, which is
 // what lets their gathers nest (mm_tlb_flush_nested).
@@ -51,6 +62,7 @@ func (t *Task) Madvise(va, length uint64, advice Advice) error {
 		a = v.End
 	}
 	var err error
+	t.beginCall(advice.call(), va, end)
 	switch advice {
 	case MadvDontneed:
 		g := t.tlbGatherMMU(mm, va, end)
@@ -69,6 +81,7 @@ func (t *Task) Madvise(va, length uint64, advice Advice) error {
 		err = ErrInval
 	}
 	mm.mmapLock.RUnlock(t.th)
+	t.endCall()
 	t.k.syscallReturn(nil, 0, 0, 0)
 	return err
 }
@@ -80,7 +93,7 @@ func (t *Task) Madvise(va, length uint64, advice Advice) error {
 // MADV_FREE race.
 func (t *Task) madviseFreePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int) {
 	mm := t.mm
-	defer t.lockTable(mm, lt.PFN)()
+	defer t.lockTable(mm, lt, lo, hi)()
 	for i := lo; i < hi; i++ {
 		s := lt.Slot(i)
 		pte := s.Load()
@@ -125,7 +138,7 @@ func (t *Task) madvisePageout(start, end uint64) {
 	mm.tables.LeafTables(start, end, func(lt pagetable.LeafTable, lo, hi int) bool {
 		g := t.tlbGatherMMU(mm, start, end)
 		var isolated []uint64
-		unlock := t.lockTable(mm, lt.PFN)
+		unlock := t.lockTable(mm, lt, lo, hi)
 		for i := lo; i < hi; i++ {
 			s := lt.Slot(i)
 			pte := s.Load()

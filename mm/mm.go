@@ -83,7 +83,7 @@ type MM struct {
 	nextMap  uint64
 
 	ptlMu gsync.Mutex
-	ptls  map[uint64]*sched.Mutex // split PTLs by level-3 table frame
+	ptls  map[uint64]*ptLock // split PTLs by level-3 table frame
 
 	// tlbFlushBatched is mm->tlb_flush_batched: bits 0-14 count pending
 	// batched flushes, bits 16-30 flushed ones.
@@ -128,7 +128,7 @@ func (k *Kernel) NewMM() (*MM, error) {
 		k.phys.FreeTable(t.Root())
 		return nil, fmt.Errorf("mm: out of ASIDs")
 	}
-	mm := &MM{k: k, asid: asid, tables: t, nextMap: mmapBase, ptls: map[uint64]*sched.Mutex{}}
+	mm := &MM{k: k, asid: asid, tables: t, nextMap: mmapBase, ptls: map[uint64]*ptLock{}}
 	mm.users.Store(1)
 	mm.mmapLock.Name = fmt.Sprintf("mmap_lock of asid %d", mm.asid)
 	mm.rmapLock.Name = fmt.Sprintf("anon_vma lock of asid %d", mm.asid)
@@ -176,12 +176,12 @@ func (mm *MM) VMAs() []VMA {
 
 // ptl returns the split page-table lock of the level-3 table holding slot
 // s (pte_lockptr).
-func (mm *MM) ptl(table uint64) *sched.Mutex {
+func (mm *MM) ptl(table uint64) *ptLock {
 	mm.ptlMu.Lock()
 	defer mm.ptlMu.Unlock()
 	l := mm.ptls[table]
 	if l == nil {
-		l = &sched.Mutex{Name: fmt.Sprintf("PTL of table %#x (asid %d)", table, mm.asid)}
+		l = &ptLock{Mutex: sched.Mutex{Name: fmt.Sprintf("PTL of table %#x (asid %d)", table, mm.asid)}}
 		mm.ptls[table] = l
 	}
 	return l

@@ -26,10 +26,14 @@ const (
 	// UseAfterFree: an access reached a frame freed or reassigned after the
 	// translation was cached.
 	UseAfterFree
+	// StaleTLB: mprotect, munmap or madvise returned while a CPU's TLB
+	// still held a translation of the range that maps another frame than
+	// the PTE or grants more than it (invariant.go), used or not.
+	StaleTLB
 	NumViolationKinds
 )
 
-var violationNames = [...]string{"protection", "lost-write", "use-after-free"}
+var violationNames = [...]string{"protection", "lost-write", "use-after-free", "stale-tlb"}
 
 func (v ViolationKind) String() string { return violationNames[v] }
 

@@ -202,11 +202,11 @@ func (t *Task) exitMMap(mm *MM) {
 	mm.vmas = nil
 	mm.rmapLock.Lock(t.th)
 	mm.dead = true // rmap walks that still hold a stale (mm, va) back off
-	mm.tables.FreeEmpty(0, pagetable.MaxVA, func(pfn uint64, level int) {
+	mm.tables.FreeEmpty(0, pagetable.MaxVA, func(pfn uint64, level int, va uint64) {
 		if level == pagetable.Levels-1 {
 			mm.dropPTL(pfn)
 		}
-		g.removeTable(pfn)
+		g.removeTable(pfn, va)
 	})
 	mm.rmapLock.Unlock(t.th)
 	g.tlbFinishMMU()

@@ -33,6 +33,9 @@ type Task struct {
 	mm   *MM
 	name string
 	UBC  TLBFlushUnmapBatch
+
+	call  *sysCall   // the checked system call in progress (syscall.go)
+	calls []*sysCall // the last few that returned, oldest first
 }
 
 // NewTask binds a task to cpu, switching the CPU to mm's address space (mm

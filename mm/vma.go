@@ -153,6 +153,7 @@ func (t *Task) Mprotect(va, length uint64, prot Prot) error {
 		}
 		v.Prot = prot
 	}
+	t.beginCall(callMprotect, va, end)
 	g := t.tlbGatherMMU(mm, va, end)
 	mm.tables.LeafTables(va, end, func(lt pagetable.LeafTable, lo, hi int) bool {
 		t.changePTERange(g, lt, lo, hi, prot)
@@ -160,6 +161,7 @@ func (t *Task) Mprotect(va, length uint64, prot Prot) error {
 	})
 	g.tlbFinishMMU()
 	mm.mmapLock.Unlock(t.th)
+	t.endCall()
 	t.k.syscallReturn(mm, va, end, prot)
 	return nil
 }
@@ -168,7 +170,7 @@ func (t *Task) Mprotect(va, length uint64, prot Prot) error {
 // (change_pte_range), under its PTL, after flush_tlb_batched_pending.
 func (t *Task) changePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int, prot Prot) {
 	mm := t.mm
-	defer t.lockTable(mm, lt.PFN)()
+	defer t.lockTable(mm, lt, lo, hi)()
 	for i := lo; i < hi; i++ {
 		s := lt.Slot(i)
 		old := s.Load()
@@ -199,9 +201,7 @@ func (t *Task) changePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int, 
 		}
 		s.Store(next)
 		t.k.Stats.PagesWriteProtected.Add(1)
-		if old.Valid() {
-			g.removeTLBEntry(va) // tlb_flush_pte_range
-		}
+		g.removeTLBEntry(va) // tlb_flush_pte_range (pte_needs_flush is always true on arm64)
 	}
 }
 
@@ -258,11 +258,13 @@ func (t *Task) Munmap(va, length uint64) error {
 	// (mmap_write_downgrade in do_vmi_align_munmap), so faults and madvise
 	// elsewhere in the mm proceed meanwhile; nothing can fault in the range.
 	mm.mmapLock.Downgrade(t.th)
+	t.beginCall(callMunmap, va, end)
 	g := t.tlbGatherMMU(mm, va, end)
 	t.zapRange(g, va, end)
 	mm.freePgtables(t, g, floor, ceiling)
 	g.tlbFinishMMU()
 	mm.mmapLock.RUnlock(t.th)
+	t.endCall()
 	t.k.syscallReturn(mm, va, end, ProtNone)
 	return nil
 }
@@ -272,11 +274,11 @@ func (t *Task) Munmap(va, length uint64) error {
 // gather free them after its flush (free_pgtables).
 func (mm *MM) freePgtables(t *Task, g *MMUGather, start, end uint64) {
 	mm.rmapLock.Lock(t.th)
-	mm.tables.FreeEmpty(start, end, func(pfn uint64, level int) {
+	mm.tables.FreeEmpty(start, end, func(pfn uint64, level int, va uint64) {
 		if level == pagetable.Levels-1 {
 			mm.dropPTL(pfn)
 		}
-		g.removeTable(pfn)
+		g.removeTable(pfn, va)
 	})
 	mm.rmapLock.Unlock(t.th)
 }
@@ -287,7 +289,7 @@ func (mm *MM) freePgtables(t *Task, g *MMUGather, start, end uint64) {
 func (t *Task) zapRange(g *MMUGather, start, end uint64) {
 	mm := g.mm
 	mm.tables.LeafTables(start, end, func(lt pagetable.LeafTable, lo, hi int) bool {
-		unlock := t.lockTable(mm, lt.PFN)
+		unlock := t.lockTable(mm, lt, lo, hi)
 		for i := lo; i < hi; i++ {
 			s := lt.Slot(i)
 			if s.Load() == 0 {
@@ -303,9 +305,7 @@ func (t *Task) zapRange(g *MMUGather, start, end uint64) {
 			case isSwapPTE(old):
 				t.k.swapPut(swapSlot(old)) // free_swap_and_cache
 			case present(old):
-				if old.Valid() {
-					g.removeTLBEntry(va)
-				}
+				g.removeTLBEntry(va) // tlb_remove_tlb_entry: a PROT_NONE PTE's old translation may still be cached
 				t.k.folios[old.PFN()].removeMap(mm, va)
 				g.removePage(old.PFN())
 			}

@@ -247,7 +247,7 @@ func (m *model) apply(o op) {
 	case opLookup:
 	case opFreeRange:
 		var freed []uint64
-		n := m.tbl.FreeEmpty(o.start, o.end, func(pfn uint64, level int) {
+		n := m.tbl.FreeEmpty(o.start, o.end, func(pfn uint64, level int, _ uint64) {
 			if level < 1 || level > 3 || pfn == m.tbl.Root() {
 				m.fail(o, "free(%#x, %d)", pfn, level)
 			}

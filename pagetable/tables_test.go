@@ -253,7 +253,7 @@ func TestFreeEmpty(t *testing.T) {
 	var got []freed
 	l2 := tbl.Walk(base + mib2).Tables[2]
 	l3 := tbl.Walk(base + mib2).Tables[3]
-	n := tbl.FreeEmpty(base, base+gib, func(pfn uint64, level int) {
+	n := tbl.FreeEmpty(base, base+gib, func(pfn uint64, level int, _ uint64) {
 		if w := tbl.Walk(base + mib2); w.Reads > level || w.Tables[level] == pfn {
 			t.Errorf("free(%#x, %d) called while still linked: %+v", pfn, level, w)
 		}

@@ -134,20 +134,21 @@ func (t *Tables) leafTables(pfn uint64, level int, base, start, end uint64, fn f
 // 1-3, never the root) all of whose 512 descriptors are zero, bottom-up: a
 // parent that becomes empty is unlinked too. For each table it stores 0 into
 // the parent descriptor first (a compare-and-swap, so a descriptor changed
-// behind its back is left alone) and then calls free(pfn, level). free
+// behind its back is left alone) and then calls free(pfn, level, va), va being the first address the table
+// mapped. free
 // decides when the frame is reused: after the TLB and walk-cache flush the
 // kernel requires, or at once with Memory().FreeTable; a nil free means the
 // latter. The range is page-aligned outwards and clamped to 2^48. The caller
 // must exclude concurrent Ensure, Map and kernel walkers on the range (the
 // kernel holds the mmap lock for write); hardware walks need not be. It
 // returns how many tables were unlinked. Linux: free_pgd_range.
-func (t *Tables) FreeEmpty(start, end uint64, free func(pfn uint64, level int)) int {
+func (t *Tables) FreeEmpty(start, end uint64, free func(pfn uint64, level int, va uint64)) int {
 	start, end, ok := clampRange(start, end)
 	if !ok {
 		return 0
 	}
 	if free == nil {
-		free = func(pfn uint64, _ int) { t.mem.FreeTable(pfn) }
+		free = func(pfn uint64, _ int, _ uint64) { t.mem.FreeTable(pfn) }
 	}
 	n, _ := t.freeEmpty(t.root, 0, 0, start, end, free)
 	return n
@@ -156,7 +157,7 @@ func (t *Tables) FreeEmpty(start, end uint64, free func(pfn uint64, level int)) 
 // freeEmpty runs FreeEmpty below the level-level table in frame pfn, which
 // maps VAs from base. It returns how many tables it unlinked and whether the
 // table is now empty.
-func (t *Tables) freeEmpty(pfn uint64, level int, base, start, end uint64, free func(uint64, int)) (int, bool) {
+func (t *Tables) freeEmpty(pfn uint64, level int, base, start, end uint64, free func(uint64, int, uint64)) (int, bool) {
 	words := t.mem.Words(pfn)
 	if words == nil {
 		return 0, false
@@ -182,7 +183,7 @@ func (t *Tables) freeEmpty(pfn uint64, level int, base, start, end uint64, free 
 			empty = isEmpty(t.mem.Words(p.PFN()))
 		}
 		if covered && empty && s.CompareAndSwap(p, 0) {
-			free(p.PFN(), level+1)
+			free(p.PFN(), level+1, va)
 			n++
 		}
 	}
