@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/mmubench/mmubench/mmu"
-	"github.com/mmubench/mmubench/sched"
 )
 
 // checkTLB is the TLB-state invariant at the return of mprotect, munmap and
@@ -24,7 +23,7 @@ import (
 // reads every CPU's TLBs, which only det mode allows (one goroutine runs at
 // a time); in parallel mode it is off.
 func (k *Kernel) checkTLB(c *sysCall) {
-	if k.m.Scheduler().Mode() != sched.Det {
+	if !k.det {
 		return
 	}
 	mm := c.t.mm

@@ -7,6 +7,7 @@ import (
 	gsync "gvisor.dev/gvisor/pkg/sync"
 
 	"github.com/mmubench/mmubench/mmu"
+	"github.com/mmubench/mmubench/sched"
 )
 
 // BatchPolicy is the architecture's side of batched unmap flushing during
@@ -73,6 +74,7 @@ type Kernel struct {
 
 	clock atomic.Uint64
 	retMu gsync.Mutex // serialises syscall returns against the clock
+	det   bool        // the machine runs in det mode
 
 	mu        gsync.Mutex
 	nextASID  uint16
@@ -134,6 +136,7 @@ func New(m *mmu.Machine, cfg Config) (*Kernel, error) {
 		folios:   make([]Folio, phys.Frames()),
 		cost:     m.Config().Cost,
 		nextASID: 1,
+		det:      m.Scheduler().Mode() == sched.Det,
 	}
 	k.swap.init(slots)
 	k.oracle = newOracle(k)
@@ -161,6 +164,18 @@ func (k *Kernel) Now() uint64 { return k.clock.Load() }
 
 // tick advances the clock and returns the new time.
 func (k *Kernel) tick() uint64 { return k.clock.Add(1) }
+
+// accessStamp is the clock a user access starts at. In det mode every
+// access takes a tick of its own, so that no two events tie and the oracle
+// can order every store and load; in parallel mode accesses only read the
+// clock (a shared counter bumped by every access would serialise the
+// CPUs), and accesses tied with a store are not checked.
+func (k *Kernel) accessStamp() uint64 {
+	if k.det {
+		return k.tick()
+	}
+	return k.clock.Load()
+}
 
 // Folio returns the metadata of frame pfn.
 func (k *Kernel) Folio(pfn uint64) *Folio { return &k.folios[pfn] }

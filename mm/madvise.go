@@ -102,7 +102,7 @@ func (t *Task) madviseFreePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi 
 			t.cpu.Yield()
 			s.Store(0)
 			t.k.swapPut(swapSlot(pte))
-			t.k.noteZap(mm, va)
+			t.noteZap(mm, va)
 			continue
 		}
 		if !pte.Valid() {
@@ -119,7 +119,7 @@ func (t *Task) madviseFreePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi 
 			s.Store(old.MkOld().MkClean())
 			g.removeTLBEntry(va)
 		}
-		t.k.noteLazyfree(mm, va)
+		t.noteLazyfree(mm, va)
 		t.k.Stats.PagesLazyfreed.Add(1)
 		t.k.folios[pfn].setFlag(FolioSwapBacked, false) // folio_mark_lazyfree
 		if r := t.k.cfg.Reclaim; r != nil {

@@ -9,7 +9,6 @@ import (
 	gsync "gvisor.dev/gvisor/pkg/sync"
 
 	"github.com/mmubench/mmubench/mmu"
-	"github.com/mmubench/mmubench/pagetable"
 )
 
 // ViolationKind is a kind of broken user-visible semantics (DESIGN.md,
@@ -116,6 +115,14 @@ func (o *Oracle) StaleFrame(c *mmu.CPU, va, pfn uint64, write bool) {
 	o.report(UseAfterFree, c, o.taskOn(c), va, pfn, kind+" through a TLB entry filled before the frame was freed")
 }
 
+// StaleTable implements mmu.Observer: a walk began at a page-table frame
+// freed or reassigned after the walk cache cached it — a table freed
+// without the flush of its walk-cache entries (pte_free_tlb's).
+func (o *Oracle) StaleTable(c *mmu.CPU, va, pfn uint64, level int) {
+	o.report(UseAfterFree, c, o.taskOn(c), va, pfn,
+		fmt.Sprintf("walk through a walk-cache entry to the level-%d table in a frame freed since", level))
+}
+
 func (o *Oracle) taskOn(c *mmu.CPU) string {
 	o.k.mu.Lock()
 	defer o.k.mu.Unlock()
@@ -125,46 +132,6 @@ func (o *Oracle) taskOn(c *mmu.CPU) string {
 		}
 	}
 	return ""
-}
-
-// shadow is the oracle's per-mm view: the protections user programs may
-// rely on (as of the last syscall return) and, per page, the last store and
-// the kernel events that change what a load may return.
-type shadow struct {
-	prots atomic.Pointer[[]shadowVMA] // copy-on-write; replaced at syscall returns
-	mu    gsync.Mutex
-	pages map[uint64]*pageShadow
-}
-
-// inherit gives a forked child the parent's view: what the parent stored
-// is what the child reads (until either writes).
-func (s *shadow) inherit(parent *shadow) {
-	s.prots.Store(parent.prots.Load())
-	parent.mu.Lock()
-	defer parent.mu.Unlock()
-	s.pages = make(map[uint64]*pageShadow, len(parent.pages))
-	for vpn, p := range parent.pages {
-		c := *p
-		s.pages[vpn] = &c
-	}
-}
-
-// shadowVMA: [start, end) has protection prot since clock value since.
-type shadowVMA struct {
-	start, end uint64
-	prot       Prot
-	since      uint64
-}
-
-// pageShadow is what the oracle knows of one page.
-type pageShadow struct {
-	stored     bool
-	off        uint64 // the word of the last store
-	val        uint64
-	storeStart uint64
-	storeEnd   uint64
-	zapAt      uint64 // last MADV_DONTNEED/munmap of the page (PTE cleared under the PTL)
-	lazyAt     uint64 // last MADV_FREE pass over the page
 }
 
 // syscallReturn publishes a syscall's effect on the protections at its
@@ -222,19 +189,6 @@ func (s *shadow) protAt(va uint64) (Prot, uint64, bool) {
 	return v[i].prot, v[i].since, true
 }
 
-func (s *shadow) page(va uint64) *pageShadow {
-	vpn := va >> pagetable.PageShift
-	if s.pages == nil {
-		s.pages = map[uint64]*pageShadow{}
-	}
-	p := s.pages[vpn]
-	if p == nil {
-		p = &pageShadow{}
-		s.pages[vpn] = p
-	}
-	return p
-}
-
 // checkProt reports an access that succeeded although a returned syscall
 // had removed its permission before the access began.
 func (o *Oracle) checkProt(t *Task, va uint64, write bool, start uint64) {
@@ -252,73 +206,6 @@ func (o *Oracle) checkProt(t *Task, va uint64, write bool, start uint64) {
 	}
 	o.report(ProtectionViolation, t.cpu, t.name, va, t.frameOf(va),
 		fmt.Sprintf("%s succeeded at clock %d, after the mapping became %v at clock %d", kind, start, prot, since))
-}
-
-// store records a completed user store.
-func (o *Oracle) store(t *Task, va, val, start uint64) {
-	o.checkProt(t, va, true, start)
-	end := o.k.Now()
-	s := &t.mm.shadow
-	s.mu.Lock()
-	p := s.page(va)
-	p.stored, p.off, p.val, p.storeStart, p.storeEnd = true, va&(pagetable.PageSize-1), val, start, end
-	s.mu.Unlock()
-}
-
-// load checks a completed user load against the last store to the word
-// and the kernel events since. It flags only definite losses: a load that
-// overlaps a store or the kernel event that decides its value is not
-// checked.
-func (o *Oracle) load(t *Task, va, got, start uint64) {
-	o.checkProt(t, va, false, start)
-	s := &t.mm.shadow
-	s.mu.Lock()
-	p := s.pages[va>>pagetable.PageShift]
-	var want []uint64
-	var why string
-	if p != nil {
-		switch {
-		case p.stored && p.off == va&(pagetable.PageSize-1) && p.storeEnd < start && p.zapAt < p.storeStart:
-			switch {
-			case p.lazyAt > p.storeEnd: // MADV_FREE after the store: reclaim may drop it
-				want = []uint64{p.val, 0}
-			case p.lazyAt < p.storeStart || p.lazyAt == 0:
-				want, why = []uint64{p.val}, fmt.Sprintf("stored at clock %d", p.storeStart)
-				if p.lazyAt != 0 {
-					why += fmt.Sprintf(", after MADV_FREE at clock %d", p.lazyAt)
-				}
-			}
-		case p.zapAt != 0 && p.zapAt < start && (!p.stored || p.storeEnd < p.zapAt):
-			want, why = []uint64{0}, fmt.Sprintf("the page was zapped at clock %d", p.zapAt)
-		}
-	}
-	s.mu.Unlock()
-	if want == nil || slices.Contains(want, got) {
-		return
-	}
-	o.report(LostWrite, t.cpu, t.name, va, t.frameOf(va),
-		fmt.Sprintf("load at clock %d returned %#x, want %#x (%s)", start, got, want[0], why))
-}
-
-// noteZap records that the page of va was zapped (its contents are gone:
-// it reads as zero from now on).
-func (k *Kernel) noteZap(mm *MM, va uint64) {
-	k.notePage(mm, va, func(p *pageShadow, now uint64) { p.zapAt = now })
-}
-
-// noteLazyfree records an MADV_FREE pass over the page of va.
-func (k *Kernel) noteLazyfree(mm *MM, va uint64) {
-	k.notePage(mm, va, func(p *pageShadow, now uint64) { p.lazyAt = now })
-}
-
-// notePage stamps a kernel event on the oracle's view of va's page with a
-// fresh tick of the clock (the event's linearisation point).
-func (k *Kernel) notePage(mm *MM, va uint64, set func(p *pageShadow, now uint64)) {
-	now := k.tick()
-	s := &mm.shadow
-	s.mu.Lock()
-	set(s.page(va), now)
-	s.mu.Unlock()
 }
 
 // frameOf names the frame an access at va just reached: the CPU's cached

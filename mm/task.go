@@ -90,7 +90,7 @@ const maxFaultRetries = 1000
 // as the kernel does and the result is checked by the oracle.
 func (t *Task) Load(va uint64) (uint64, error) {
 	for i := 0; i < maxFaultRetries; i++ {
-		start := t.k.Now()
+		start := t.k.accessStamp()
 		v, f := t.cpu.Load(va)
 		if f == mmu.FaultNone {
 			t.k.oracle.load(t, va, v, start)
@@ -106,7 +106,7 @@ func (t *Task) Load(va uint64) (uint64, error) {
 // Store is a user store (STR at EL0) of val to the word at va.
 func (t *Task) Store(va, val uint64) error {
 	for i := 0; i < maxFaultRetries; i++ {
-		start := t.k.Now()
+		start := t.k.accessStamp()
 		f := t.cpu.Store(va, val)
 		if f == mmu.FaultNone {
 			t.k.oracle.store(t, va, val, start)

@@ -299,7 +299,7 @@ func (t *Task) zapRange(g *MMUGather, start, end uint64) {
 			t.cpu.Yield()
 			old := s.Swap(0) // ptep_get_and_clear_full
 			t.cpu.Charge(t.k.cost.PTEUpdate)
-			t.k.noteZap(mm, va)
+			t.noteZap(mm, va)
 			t.k.Stats.PagesZapped.Add(1)
 			switch {
 			case isSwapPTE(old):

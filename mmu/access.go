@@ -154,6 +154,9 @@ func (c *CPU) walkAndFill(va uint64) (tlbEntry, bool) {
 					table, level = w.pfn, l+1
 					c.ctr.WalkCacheHits++
 					c.ctr.Cycles += c.cost.WalkCacheHit
+					if w.gen != atomic.LoadUint32(&c.gens[w.pfn]) {
+						c.staleTable(va, w.pfn, l+1)
+					}
 					break
 				}
 			}
@@ -165,7 +168,8 @@ func (c *CPU) walkAndFill(va uint64) (tlbEntry, bool) {
 		if c.wc != nil {
 			// Every descriptor read above the last one was a table descriptor.
 			for l := level; l < w.Level; l++ {
-				c.wc.insert(tlbEntry{tag: walkTag(c.asid, l, va), pfn: w.Tables[l+1], level: uint8(l)})
+				next := w.Tables[l+1]
+				c.wc.insert(tlbEntry{tag: walkTag(c.asid, l, va), pfn: next, gen: c.frameGen(next), level: uint8(l)})
 			}
 		}
 		if !w.OK || w.PhysAddr(va)>>pagetable.PageShift >= uint64(len(c.gens)) {
@@ -206,11 +210,17 @@ func (c *CPU) entryFor(va uint64, pte pagetable.PTE, level int, desc uint64) tlb
 	if !pte.NG() {
 		tag = globalLeafTag(va)
 	}
+	return tlbEntry{tag: tag, pfn: pfn, desc: desc, gen: c.frameGen(pfn), perm: perm, level: uint8(level)}
+}
+
+// frameGen is the generation an entry filled now records for frame pfn:
+// a free frame's is marked so that it never matches (every use reports).
+func (c *CPU) frameGen(pfn uint64) uint32 {
 	gen := atomic.LoadUint32(&c.gens[pfn])
 	if gen&1 == 0 {
 		gen |= staleGen
 	}
-	return tlbEntry{tag: tag, pfn: pfn, desc: desc, gen: gen, perm: perm, level: uint8(level)}
+	return gen
 }
 
 // permSlow handles an access the cached permissions do not allow: the
@@ -278,5 +288,15 @@ func (c *CPU) staleFrame(e *tlbEntry, va uint64, write bool) {
 	c.ctr.StaleFrameAccesses++
 	if c.m.obs != nil {
 		c.m.obs.StaleFrame(c, va, e.pfn, write)
+	}
+}
+
+// staleTable reports a walk that started from a walk-cache entry whose
+// table frame was freed or reused after the entry was filled: the walk
+// read descriptors out of a frame that is no longer that table.
+func (c *CPU) staleTable(va, pfn uint64, level int) {
+	c.ctr.StaleTableWalks++
+	if c.m.obs != nil {
+		c.m.obs.StaleTable(c, va, pfn, level)
 	}
 }

@@ -142,9 +142,39 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-type staleLog struct{ events []uint64 }
+type staleLog struct{ events, tables []uint64 }
 
 func (l *staleLog) StaleFrame(c *CPU, va, pfn uint64, write bool) { l.events = append(l.events, pfn) }
+func (l *staleLog) StaleTable(c *CPU, va, pfn uint64, level int) {
+	l.tables = append(l.tables, pfn)
+}
+
+// A walk that starts from a walk-cache entry to a table frame freed since
+// (the table unlinked and freed without a TLBI) is seen by the oracle.
+func TestStaleWalkCacheTableSeen(t *testing.T) {
+	m := newMachine(t, 1, sched.Det, 1, nil)
+	sp := mapPages(t, m, 1, testBase, 2, userRW)
+	log := &staleLog{}
+	m.SetObserver(log)
+	var l3 uint64
+	err := m.Run(func(c *CPU) {
+		sp.enter(c)
+		c.Load(sp.va(0)) // caches the path to the level-3 table
+		l3 = sp.tables.Walk(sp.va(0)).Tables[3]
+		sp.tables.Unmap(sp.va(0))
+		sp.tables.Unmap(sp.va(1))
+		if n := sp.tables.FreeEmpty(sp.va(0), sp.va(0)+1<<21, nil); n == 0 {
+			t.Fatal("the level-3 table was not freed")
+		}
+		c.Load(sp.va(1)) // never cached: walks from the stale walk-cache entry
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.tables) != 1 || log.tables[0] != l3 || m.Counters().StaleTableWalks != 1 {
+		t.Fatalf("oracle saw tables %v (want [%#x]), counter %d", log.tables, l3, m.Counters().StaleTableWalks)
+	}
+}
 
 // A store through a stale entry into a freed frame is seen by the oracle.
 func TestUseAfterFreeSeen(t *testing.T) {

@@ -66,15 +66,18 @@ type Counters struct {
 	DirtyUpdates  uint64 `json:"dirty_updates"` // hardware dirty-state (DBM) updates
 	// StaleFrameAccesses counts accesses through a TLB entry whose frame
 	// was freed or reused after the entry was filled.
-	StaleFrameAccesses uint64                `json:"stale_frame_accesses"`
-	Faults             [NumFaultKinds]uint64 `json:"faults"`
-	TLBI               [NumTLBIKinds]uint64  `json:"tlbi"` // operations issued, by kind
-	InvalsApplied      uint64                `json:"invals_applied"`
-	EntriesRemoved     uint64                `json:"entries_removed"` // TLB and walk-cache entries removed by applied invalidations
-	DSBs               uint64                `json:"dsbs"`            // DSB ISH
-	DSBSTs             uint64                `json:"dsb_sts"`         // DSB ISHST
-	DSBWaitCycles      uint64                `json:"dsb_wait_cycles"`
-	Cycles             uint64                `json:"cycles"`
+	StaleFrameAccesses uint64 `json:"stale_frame_accesses"`
+	// StaleTableWalks counts walks that began at a table frame, reached
+	// through the walk cache, freed or reused after the entry was filled.
+	StaleTableWalks uint64                `json:"stale_table_walks"`
+	Faults          [NumFaultKinds]uint64 `json:"faults"`
+	TLBI            [NumTLBIKinds]uint64  `json:"tlbi"` // operations issued, by kind
+	InvalsApplied   uint64                `json:"invals_applied"`
+	EntriesRemoved  uint64                `json:"entries_removed"` // TLB and walk-cache entries removed by applied invalidations
+	DSBs            uint64                `json:"dsbs"`            // DSB ISH
+	DSBSTs          uint64                `json:"dsb_sts"`         // DSB ISHST
+	DSBWaitCycles   uint64                `json:"dsb_wait_cycles"`
+	Cycles          uint64                `json:"cycles"`
 	// Walks that refilled a translation flush_tlb_batched_pending's flush
 	// removed, and their walk cycles (flushrefill.go).
 	FlushRefills    uint64 `json:"flush_refills"`
@@ -95,6 +98,7 @@ func (c *Counters) Add(o *Counters) {
 	c.AFUpdates += o.AFUpdates
 	c.DirtyUpdates += o.DirtyUpdates
 	c.StaleFrameAccesses += o.StaleFrameAccesses
+	c.StaleTableWalks += o.StaleTableWalks
 	for i := range c.Faults {
 		c.Faults[i] += o.Faults[i]
 	}

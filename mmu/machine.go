@@ -16,6 +16,10 @@ type Observer interface {
 	// StaleFrame: an access through a TLB entry reached frame pfn, which was
 	// freed or reassigned after the entry was filled (or was free when filled).
 	StaleFrame(c *CPU, va, pfn uint64, write bool)
+	// StaleTable: a walk for va began at the level-level table in frame
+	// pfn, reached through a walk-cache entry filled before that frame was
+	// freed or reassigned.
+	StaleTable(c *CPU, va, pfn uint64, level int)
 }
 
 // Machine is a set of CPUs sharing physical memory.
