@@ -38,8 +38,9 @@ var CSVHeader = []string{
 	"flush_refills", "flush_lost_cycles", "flush_overhead_pct",
 	// More workload parameters.
 	"victim", "gap", "compute",
-	// The TLB-state invariant at syscall return (mm/invariant.go).
-	"stale_tlb",
+	// The TLB-state invariant at syscall return (mm/invariant.go), and
+	// which racer of a race workload went first.
+	"stale_tlb", "order",
 }
 
 // lateMetricColumns are the workload figures after the parameters.
@@ -93,7 +94,7 @@ func (r *Result) CSVRow() []string {
 		u(c.Sched.Quantum))
 	row = append(row, u(t.FlushRefills), u(t.FlushLostCycles), strconv.FormatFloat(r.FlushOverheadPct(), 'f', 6, 64))
 	return append(row, p.Victim, strconv.FormatInt(p.Gap, 10), strconv.FormatInt(p.Compute, 10),
-		u(r.Violations[mm.StaleTLB]))
+		u(r.Violations[mm.StaleTLB]), p.Order)
 }
 
 // Writer writes results in one of the formats, row by row.

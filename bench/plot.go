@@ -185,7 +185,7 @@ func PlotLines(path, metric, x string, by []string, groups []GroupSummary, title
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, true
 	for i, name := range names {
 		pts := lines[name]
 		slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.x, b.x) })

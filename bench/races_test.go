@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmubench/mmubench/mm"
 	"github.com/mmubench/mmubench/sched"
 	"github.com/mmubench/mmubench/workloads"
 )
@@ -15,15 +16,28 @@ func config(workload, pol, nested string, mode sched.Mode, seed uint64) Config {
 	c.Workload, c.Policy, c.Nested = workload, pol, nested
 	c.Machine.Sched.Mode = mode
 	c.Machine.Sched.Seed = seed
+	c.Params.Order = raceOrder[workload]
 	return c
 }
+
+// raceOrder is each race workload's own order of its racers: the one in
+// which the race can happen (the tests of the other order say so).
+var raceOrder = map[string]string{"reclaim-mprotect": "reclaim", "madvfree-race": "helper", "dontneed-race": "helper"}
 
 // seedsWithViolations runs seeds 1..n and counts those with violations.
 func seedsWithViolations(t *testing.T, workload, pol, nested string, mode sched.Mode, n int) int {
 	t.Helper()
-	bad := 0
+	bad, _ := seedsWithViolationsIn(t, config(workload, pol, nested, mode, 0), n)
+	return bad
+}
+
+// seedsWithViolationsIn runs c with seeds 1..n and counts those with
+// violations, and those with stale_tlb ones.
+func seedsWithViolationsIn(t *testing.T, c Config, n int) (bad, stale int) {
+	t.Helper()
 	for s := 1; s <= n; s++ {
-		r, err := Run(config(workload, pol, nested, mode, uint64(s)))
+		c.Machine.Sched.Seed = uint64(s)
+		r, err := Run(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,8 +47,46 @@ func seedsWithViolations(t *testing.T, workload, pol, nested string, mode sched.
 		if r.ViolationCount() > 0 {
 			bad++
 		}
+		if r.Violations[mm.StaleTLB] > 0 {
+			stale++
+		}
 	}
-	return bad
+	return bad, stale
+}
+
+// The TLB invariant sees the races in either order of the racers, also
+// where no racing access lands (the benign order of dontneed-race and
+// reclaim-mprotect breaks nothing, and it is quiet there), and never under
+// the fixes.
+func TestStaleTLBInvariant(t *testing.T) {
+	for _, tc := range []struct {
+		workload, policy, nested, order string
+		wantStale                       bool
+	}{
+		{"reclaim-mprotect", "dsb-only", "fullmm", "reclaim", true},
+		{"reclaim-mprotect", "dsb-only", "fullmm", "mprotect", false},
+		{"reclaim-mprotect", "flush-mm", "fullmm", "reclaim", false},
+		{"reclaim-mprotect", "range", "fullmm", "reclaim", false},
+		{"madvfree-race", "flush-mm", "none", "helper", true},
+		{"madvfree-race", "flush-mm", "none", "writer", true}, // no write is lost in this order, yet the helper's call returns with the writer's entries writable
+		{"madvfree-race", "flush-mm", "fullmm", "writer", false},
+		{"madvfree-race", "flush-mm", "range", "helper", false},
+		{"dontneed-race", "flush-mm", "none", "helper", true},
+		{"dontneed-race", "flush-mm", "fullmm", "helper", false},
+	} {
+		t.Run(tc.workload+"/"+tc.policy+"/"+tc.nested+"/"+tc.order, func(t *testing.T) {
+			c := config(tc.workload, tc.policy, tc.nested, sched.Det, 0)
+			c.Params.Order = tc.order
+			const seeds = 20
+			bad, stale := seedsWithViolationsIn(t, c, seeds)
+			if tc.wantStale && stale < seeds/2 {
+				t.Fatalf("stale_tlb in %d of %d seeds, want most", stale, seeds)
+			}
+			if !tc.wantStale && stale > 0 {
+				t.Fatalf("stale_tlb in %d of %d seeds (violations in %d)", stale, seeds, bad)
+			}
+		})
+	}
 }
 
 // The races of both seed threads happen under the old policies and never

@@ -15,6 +15,7 @@ func init() {
 			"the page read-only and a third keeps writing through its cached translation",
 		MinCPUs: 3,
 		Rounds:  4,
+		Orders:  []string{"reclaim", "mprotect"},
 		Setup:   setupReclaimMprotect,
 	})
 	register(&Workload{
@@ -23,6 +24,7 @@ func init() {
 			"stale writable entry, and reclaim discards the clean lazy-free pages",
 		MinCPUs: 2,
 		Rounds:  4,
+		Orders:  []string{"helper", "writer"},
 		Setup:   setupMadvFreeRace,
 	})
 	register(&Workload{
@@ -31,6 +33,7 @@ func init() {
 			"zaps one of them and reads it back; a stale TLB entry shows the old value",
 		MinCPUs: 2,
 		Rounds:  4,
+		Orders:  []string{"helper", "main"},
 		Setup:   setupDontneedRace,
 	})
 }
@@ -61,13 +64,20 @@ func setupReclaimMprotect(env *Env) (func(c *mmu.CPU), error) {
 	writer := k.NewTask(env.Machine.CPU(0), space, "writer")
 	mprot := k.NewTask(env.Machine.CPU(1), space, "mprotect")
 	kswapd := k.NewTask(env.Machine.CPU(2), nil, "kswapd")
-	const pages = reclaimMprotectDirty + reclaimMprotectClean
-	trials := rounds * reclaimMprotectDirty
+	dirty, clean := uint64(reclaimMprotectDirty), uint64(reclaimMprotectClean)
+	if env.Params.Small {
+		dirty, clean = 2, 1
+	}
+	pages := dirty + clean
+	trials := rounds * int(dirty)
 	var buf uint64
 	var mapped, done latch
 	var passes atomic.Uint64
 	var passQ sched.WaitQueue
 	announced, protected := latches(trials), latches(trials)
+	unmapped, changed := latches(trials), latches(trials) // the racers' calls returned
+	present := func(va uint64) bool { _, ok := space.Tables().Lookup(va); return ok }
+	readOnly := func(va uint64) bool { pte, ok := space.Tables().Lookup(va); return ok && pte.Rdonly() }
 	pfnOf := func(va uint64) []uint64 {
 		if pte, ok := space.Tables().Lookup(va); ok && k.FolioGet(pte.PFN()) {
 			return []uint64{pte.PFN()}
@@ -91,7 +101,7 @@ func setupReclaimMprotect(env *Env) (func(c *mmu.CPU), error) {
 			for n := uint64(1); !done.set.Load(); n++ {
 				for i := uint64(0); i < pages; i++ {
 					var err error
-					if i < reclaimMprotectDirty {
+					if i < dirty {
 						err = writer.Store(buf+i*page, n<<8|i)
 					} else {
 						_, err = writer.Load(buf + i*page)
@@ -107,11 +117,15 @@ func setupReclaimMprotect(env *Env) (func(c *mmu.CPU), error) {
 		case 1:
 			mapped.Wait(mprot, "buffer mapped")
 			for n := 0; n < trials; n++ {
-				va := buf + uint64(n%reclaimMprotectDirty)*page
+				va := buf + uint64(n)%dirty*page
 				announced[n].Wait(mprot, "reclaim of the page")
+				if after(env, "mprotect") {
+					waitFor(mprot, "reclaim's unmap", func() bool { return !present(va) || unmapped[n].set.Load() })
+				}
 				if err := mprot.Mprotect(va, page, mm.ProtRead); err != nil {
 					env.Fail("mprotect: %v", err)
 				}
+				changed[n].Set()
 				// Let the writer try the page at least once.
 				seen := passes.Load()
 				passQ.Wait(mprot.Thread(), "a writer pass", func() bool { return passes.Load() >= seen+1 })
@@ -123,17 +137,22 @@ func setupReclaimMprotect(env *Env) (func(c *mmu.CPU), error) {
 		case 2:
 			mapped.Wait(kswapd, "buffer mapped")
 			for n := 0; n < trials; n++ {
-				i := uint64(n % reclaimMprotectDirty)
-				pfns := pfnOf(buf + i*page)
+				i := uint64(n) % dirty
+				va := buf + i*page
+				pfns := pfnOf(va)
 				announced[n].Set()
+				if after(env, "reclaim") {
+					waitFor(kswapd, "mprotect's change", func() bool { return readOnly(va) || changed[n].set.Load() })
+				}
 				env.Reclaim.ReclaimPages(kswapd, pfns)
+				unmapped[n].Set()
 				protected[n].Wait(kswapd, "mprotect of the page")
-				if i == reclaimMprotectDirty-1 { // end of a round: the clean pages, batched
-					var clean []uint64
-					for j := uint64(reclaimMprotectDirty); j < pages; j++ {
-						clean = append(clean, pfnOf(buf+j*page)...)
+				if i == dirty-1 { // end of a round: the clean pages, batched
+					var cleanPFNs []uint64
+					for j := dirty; j < pages; j++ {
+						cleanPFNs = append(cleanPFNs, pfnOf(buf+j*page)...)
 					}
-					env.Reclaim.ReclaimPages(kswapd, clean)
+					env.Reclaim.ReclaimPages(kswapd, cleanPFNs)
 				}
 			}
 			done.Set()
@@ -156,12 +175,25 @@ func setupMadvFreeRace(env *Env) (func(c *mmu.CPU), error) {
 	}
 	rounds := env.Rounds
 	w := k.NewTask(env.Machine.CPU(0), space, "writer")
-	other := k.NewTask(env.Machine.CPU(1), space, "madvise")
+	other := k.NewTask(env.Machine.CPU(1), space, "helper")
+	pages := uint64(madvFreePages)
+	if env.Params.Small {
+		pages = 2
+	}
 	var buf uint64
 	var mapped latch
 	dirtied, rewritten, reclaimed := latches(rounds), latches(rounds), latches(rounds)
+	wDone, otherDone := latches(rounds), latches(rounds) // the racers' MADV_FREEs returned
 	var arrived atomic.Int64
-	const length = madvFreePages * page
+	length := pages * page
+	cleaned := func() bool { // every page's PTE made clean: somebody's MADV_FREE passed
+		for i := uint64(0); i < pages; i++ {
+			if pte, ok := space.Tables().Lookup(buf + i*page); ok && pte.Dirty() {
+				return false
+			}
+		}
+		return true
+	}
 	return func(c *mmu.CPU) {
 		switch c.ID() {
 		case 0:
@@ -171,24 +203,28 @@ func setupMadvFreeRace(env *Env) (func(c *mmu.CPU), error) {
 			}
 			mapped.Set()
 			for r := 0; r < rounds; r++ {
-				for i := uint64(0); i < madvFreePages; i++ {
+				for i := uint64(0); i < pages; i++ {
 					if err := w.Store(buf+i*page, uint64(r)<<32|i); err != nil {
 						env.Fail("store: %v", err)
 					}
 				}
 				dirtied[r].Set()
 				startTogether(w, &arrived, r)
+				if after(env, "writer") {
+					waitFor(w, "the helper's MADV_FREE", func() bool { return cleaned() || otherDone[r].set.Load() })
+				}
 				if err := w.Madvise(buf, length, mm.MadvFree); err != nil {
 					env.Fail("madvise: %v", err)
 				}
-				for i := uint64(0); i < madvFreePages; i++ {
+				wDone[r].Set()
+				for i := uint64(0); i < pages; i++ {
 					if err := w.Store(buf+i*page, uint64(r)<<32|1<<16|i); err != nil {
 						env.Fail("store: %v", err)
 					}
 				}
 				rewritten[r].Set()
 				reclaimed[r].Wait(w, "pageout")
-				for i := uint64(0); i < madvFreePages; i++ {
+				for i := uint64(0); i < pages; i++ {
 					if _, err := w.Load(buf + i*page); err != nil { // the oracle checks the value
 						env.Fail("load: %v", err)
 					}
@@ -199,9 +235,13 @@ func setupMadvFreeRace(env *Env) (func(c *mmu.CPU), error) {
 			for r := 0; r < rounds; r++ {
 				dirtied[r].Wait(other, "pages dirtied")
 				startTogether(other, &arrived, r)
+				if after(env, "helper") {
+					waitFor(other, "the writer's MADV_FREE", func() bool { return cleaned() || wDone[r].set.Load() })
+				}
 				if err := other.Madvise(buf, length, mm.MadvFree); err != nil {
 					env.Fail("madvise: %v", err)
 				}
+				otherDone[r].Set()
 				rewritten[r].Wait(other, "pages rewritten")
 				if err := other.Madvise(buf, length, mm.MadvPageout); err != nil {
 					env.Fail("madvise: %v", err)
@@ -229,10 +269,15 @@ func setupDontneedRace(env *Env) (func(c *mmu.CPU), error) {
 	rounds := env.Rounds
 	main := k.NewTask(env.Machine.CPU(0), space, "main")
 	helper := k.NewTask(env.Machine.CPU(1), space, "helper")
+	pages := uint64(dontneedPages)
+	if env.Params.Small {
+		pages = 3
+	}
 	var buf uint64
 	var mapped latch
-	flag, helped := latches(rounds), latches(rounds)
-	const length = dontneedPages * page
+	flag, helped, zapped := latches(rounds), latches(rounds), latches(rounds)
+	length := pages * page
+	gone := func() bool { _, ok := space.Tables().Lookup(buf); return !ok } // *p's PTE zapped
 	return func(c *mmu.CPU) {
 		switch c.ID() {
 		case 0:
@@ -242,7 +287,7 @@ func setupDontneedRace(env *Env) (func(c *mmu.CPU), error) {
 			}
 			mapped.Set()
 			for r := 0; r < rounds; r++ {
-				for i := uint64(dontneedPages - 1); ; i-- { // *p last, so its entry is fresh
+				for i := pages - 1; ; i-- { // *p last, so its entry is fresh
 					if err := main.Store(buf+i*page, 8); err != nil {
 						env.Fail("store: %v", err)
 					}
@@ -254,9 +299,13 @@ func setupDontneedRace(env *Env) (func(c *mmu.CPU), error) {
 				for i := 0; i < 8; i++ { // spin briefly
 					main.CPU().Yield()
 				}
+				if after(env, "main") {
+					waitFor(main, "the helper's zap", func() bool { return gone() || helped[r].set.Load() })
+				}
 				if err := main.Madvise(buf, page, mm.MadvDontneed); err != nil {
 					env.Fail("madvise: %v", err)
 				}
+				zapped[r].Set()
 				if _, err := main.Load(buf); err != nil { // the oracle wants 0
 					env.Fail("load: %v", err)
 				}
@@ -266,6 +315,9 @@ func setupDontneedRace(env *Env) (func(c *mmu.CPU), error) {
 			mapped.Wait(helper, "buffer mapped")
 			for r := 0; r < rounds; r++ {
 				flag[r].Spin(helper, "flag") // the reproducer's helper spins on a volatile flag
+				if after(env, "helper") {
+					waitFor(helper, "main's zap", func() bool { return gone() || zapped[r].set.Load() })
+				}
 				if err := helper.Madvise(buf, length, mm.MadvDontneed); err != nil {
 					env.Fail("madvise: %v", err)
 				}

@@ -71,6 +71,13 @@ type Params struct {
 	Compute  int64   `json:"compute,omitempty"`   // user cycles of computation per access (unixbench-shell1)
 	Victim   string  `json:"victim,omitempty"`    // mprotect-under-reclaim: what the hot threads run (loop, uniform, zipf, lackey:PATH)
 	Gap      int64   `json:"gap,omitempty"`       // mprotect-under-reclaim: cycles between the maintenance thread's rounds
+	// Order: the race workloads' order of the racers — which one's PTE
+	// change the other's call finds (Workload.Orders names them), "random"
+	// (the default: one or the other, from the run's seed) or "free"
+	// (whatever the schedule gives).
+	Order string `json:"order,omitempty"`
+	// Small: the race workloads on 2-3 pages, for exhaustive exploration.
+	Small bool `json:"small,omitempty"`
 }
 
 // merged fills p's zero fields from d.
@@ -105,6 +112,10 @@ func (p Params) merged(d Params) Params {
 	if p.Gap == 0 {
 		p.Gap = d.Gap
 	}
+	if p.Order == "" {
+		p.Order = d.Order
+	}
+	p.Small = p.Small || d.Small
 	return p
 }
 
@@ -167,7 +178,10 @@ type Workload struct {
 	MinCPUs     int
 	Rounds      int    // default length
 	Defaults    Params // default parameters
-	Setup       func(env *Env) (func(c *mmu.CPU), error)
+	// Orders names the racers of a race workload, the race's own order
+	// first: Params.Order chooses which goes first (orders.go).
+	Orders []string
+	Setup  func(env *Env) (func(c *mmu.CPU), error)
 }
 
 // Prepare fills env's length and parameters from the workload's defaults
@@ -179,6 +193,12 @@ func (w *Workload) Prepare(env *Env) error {
 	env.Params = env.Params.merged(w.Defaults)
 	if err := env.Params.Validate(); err != nil {
 		return err
+	}
+	if err := w.resolveOrder(env); err != nil {
+		return err
+	}
+	if env.Params.Small && w.Orders == nil {
+		return fmt.Errorf("%s: no small version (only the race workloads have one)", w.Name)
 	}
 	if n := env.Machine.NumCPUs(); env.Params.Threads > n {
 		return fmt.Errorf("%s: %d threads on %d CPUs", w.Name, env.Params.Threads, n)

@@ -42,6 +42,8 @@ func addMachineFlags(fs *flag.FlagSet, cfg *bench.Config) *machineFlags {
 	fs.Float64Var(&p.ZipfS, "zipf", 0, "zipf workload: exponent (> 1)")
 	fs.StringVar(&p.Victim, "victim", "", "mprotect-under-reclaim: what the hot threads run: loop, uniform, zipf, or lackey:PATH (a trace)")
 	fs.Int64Var(&p.Gap, "gap", 0, "mprotect-under-reclaim: cycles between the maintenance thread's rounds (sets how often it mprotects)")
+	fs.StringVar(&p.Order, "order", "", "race workloads: which racer goes first (reclaim-mprotect: reclaim, mprotect; madvfree-race, dontneed-race: helper and writer or main), random (from the seed: the default) or free (as the schedule falls)")
+	fs.BoolVar(&p.Small, "small", false, "race workloads: the small version (2-3 pages), as explore runs them")
 	fs.Int64Var(&p.Compute, "compute", 0, "user cycles of computation per access (unixbench-shell1, mprotect-under-reclaim's synthetic victims; 0: the workload's default)")
 	return mf
 }

@@ -68,7 +68,7 @@ func TestRunCSV(t *testing.T) {
 func TestTraceOutReplay(t *testing.T) {
 	dir := t.TempDir()
 	trace := dir + "/s7.trace"
-	base := []string{"run", "--workload", "reclaim-mprotect", "--policy", "dsb-only", "--format", "csv"}
+	base := []string{"run", "--workload", "reclaim-mprotect", "--policy", "dsb-only", "--order", "reclaim", "--format", "csv"}
 	var a, b, se bytes.Buffer
 	if code := Main(append(base, "--seed", "7", "--trace-out", trace), &a, &se); code != 0 {
 		t.Fatalf("exit %d: %s", code, se.String())
@@ -85,7 +85,7 @@ func TestTraceOutReplay(t *testing.T) {
 	}
 	// The same schedule under another policy is another run: it diverges.
 	var c bytes.Buffer
-	Main([]string{"run", "--workload", "reclaim-mprotect", "--policy", "range", "--format", "csv", "--replay", trace}, &c, &se)
+	Main([]string{"run", "--workload", "reclaim-mprotect", "--policy", "range", "--order", "reclaim", "--format", "csv", "--replay", trace}, &c, &se)
 	if !strings.Contains(c.String(), "replay diverged") {
 		t.Fatalf("replaying under another policy did not diverge:\n%s", c.String())
 	}
