@@ -1,6 +1,10 @@
 package mm
 
-import "github.com/mmubench/mmubench/pagetable"
+import (
+	"fmt"
+
+	"github.com/mmubench/mmubench/pagetable"
+)
 
 // The encoding of mm->tlb_flush_batched (mm/rmap.c): pending batched
 // flushes in bits 0-14, flushed ones from bit 16.
@@ -82,6 +86,7 @@ func (t *Task) FlushTLBBatchedPending(mm *MM) {
 		return
 	}
 	t.k.Stats.BatchedPending.Add(1)
+	t.traceKernel(fmt.Sprintf("flush_tlb_batched_pending: %d batches pending, %d flushed: %s", pending, flushed, t.k.batch.Name()))
 	mm.pendingFlushes.Add(1)
 	t.cpu.MarkPendingFlush(true) // its TLBIs' side effect is counted (flush refills)
 	t.k.batch.FlushPending(t, mm)
@@ -94,6 +99,7 @@ func (t *Task) TryToUnmapFlush() {
 	if !t.UBC.FlushRequired {
 		return
 	}
+	t.traceKernel("try_to_unmap_flush: the reclaim batch ends (arch_tlbbatch_flush)")
 	t.k.batch.Flush(t)
 	t.UBC.FlushRequired, t.UBC.Writable = false, false
 }

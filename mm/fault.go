@@ -102,6 +102,7 @@ func (t *Task) doAnonymousPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *pt
 	t.k.newAnonFolio(pfn, t.mm, va, write)
 	t.cpu.Yield() // a descriptor update is a yield point
 	slot.Store(mkPTE(pfn, vma, write))
+	t.tracePTE(va, 0, slot.Load(), "do_anonymous_page maps a zeroed page")
 	return nil
 }
 
@@ -131,6 +132,7 @@ func (t *Task) doFault(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock, wr
 	}
 	t.cpu.Yield()
 	slot.Store(pte)
+	t.tracePTE(va, 0, pte, "do_fault maps the file page")
 	if !write {
 		t.faultAround(vma, va, slot)
 	}
@@ -193,6 +195,7 @@ func (t *Task) doSwapPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock,
 				k.reuseAnonFolio(pfn, t.mm, va)
 				t.cpu.Yield()
 				slot.Store(mkPTE(pfn, vma, write))
+				t.tracePTE(va, pte, slot.Load(), "do_swap_page maps the swap-cache page")
 				ptl.Unlock(t.th)
 				k.swapPut(s)
 				return nil
@@ -224,6 +227,7 @@ func (t *Task) doSwapPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock,
 	k.newAnonFolio(pfn, t.mm, va, true)
 	t.cpu.Yield()
 	slot.Store(mkPTE(pfn, vma, write))
+	t.tracePTE(va, pte, slot.Load(), "do_swap_page maps the page read back")
 	k.swapPut(s)
 	return nil
 }
@@ -246,7 +250,9 @@ func (t *Task) doWPPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock) e
 		t.cpu.Yield()
 		// No flush: the hardware dropped the faulting entry, and an upgrade
 		// leaves nothing stale that could grant more than the PTE does.
-		slot.CompareAndSwap(pte, pte.MkWrite().MkDirty())
+		if slot.CompareAndSwap(pte, pte.MkWrite().MkDirty()) {
+			t.tracePTE(va, pte, pte.MkWrite().MkDirty(), "do_wp_page makes it writable")
+		}
 		ptl.Unlock(t.th)
 		return nil
 	}
@@ -287,6 +293,7 @@ func (t *Task) cowInto(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock, ol
 		k.FolioPut(t, src) // the old mapping's reference
 	}
 	slot.Store(mkPTE(pfn, vma, true))
+	t.tracePTE(va, old, slot.Load(), "copy on write maps the copy")
 	return nil
 }
 

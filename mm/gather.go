@@ -1,6 +1,10 @@
 package mm
 
-import "github.com/mmubench/mmubench/pagetable"
+import (
+	"fmt"
+
+	"github.com/mmubench/mmubench/pagetable"
+)
 
 // MMUGather batches the TLB flush and the page frees of one operation that
 // clears PTEs (struct mmu_gather): frames are freed only after the flush.
@@ -89,7 +93,8 @@ func (g *MMUGather) flushMMU() {
 // mm is live, this one may have skipped PTEs the other already changed but
 // not yet flushed; the nested policy decides what to flush for them.
 func (g *MMUGather) tlbFinishMMU() {
-	if g.mm.tlbFlushPending.Load() > 1 { // mm_tlb_flush_nested
+	if n := g.mm.tlbFlushPending.Load(); n > 1 { // mm_tlb_flush_nested
+		g.t.traceKernel(fmt.Sprintf("tlb_finish_mmu: %d gathers live (nested): %s", n, g.t.k.nested.Name()))
 		g.t.k.Stats.NestedFlushes.Add(1)
 		g.t.k.nested.FinishNested(g.t, g)
 	}

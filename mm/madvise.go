@@ -101,6 +101,7 @@ func (t *Task) madviseFreePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi 
 		if isSwapPTE(pte) {
 			t.cpu.Yield()
 			s.Store(0)
+			t.tracePTE(va, pte, 0, "madvise_free_pte_range drops the swap entry")
 			t.k.swapPut(swapSlot(pte))
 			t.noteZap(mm, va)
 			continue
@@ -117,7 +118,11 @@ func (t *Task) madviseFreePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi 
 			t.cpu.Yield()
 			old := s.Swap(0) // get_and_clear_full_ptes
 			s.Store(old.MkOld().MkClean())
+			t.tracePTE(va, old, old.MkOld().MkClean(), "madvise_free_pte_range makes it old and clean (flush gathered)")
 			g.removeTLBEntry(va)
+		}
+		if !pte.Young() && !pte.Dirty() {
+			t.tracePTE(va, pte, pte, "madvise_free_pte_range finds it old and clean: nothing gathered")
 		}
 		t.noteLazyfree(mm, va)
 		t.k.Stats.PagesLazyfreed.Add(1)

@@ -97,6 +97,9 @@ func (o *Oracle) FirstAny() *Event {
 
 func (o *Oracle) report(kind ViolationKind, cpu *mmu.CPU, task string, va, pfn uint64, what string) {
 	o.counts[kind].Add(1)
+	if cpu.Tracing() {
+		cpu.Trace(TraceViolation, va, pfn, fmt.Sprintf("%v (%s): %s", kind, task, what))
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.first[kind] == nil {

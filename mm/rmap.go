@@ -60,6 +60,7 @@ func (t *Task) clearYoung(mm *MM, va, pfn uint64) bool {
 		}
 		t.cpu.Yield()
 		if slot.CompareAndSwap(pte, pte.MkOld()) {
+			t.tracePTE(va, pte, pte.MkOld(), "folio_referenced clears young")
 			t.cpu.Charge(t.k.cost.PTEUpdate)
 			t.FlushTLBPageNosync(mm, va)
 			return true
@@ -111,9 +112,11 @@ func (t *Task) tryToUnmapOne(pfn uint64, mm *MM, va uint64, slot int, batch bool
 	if batch && t.k.batch.ShouldDefer(mm) {
 		pteval = s.Swap(0) // ptep_get_and_clear
 		t.cpu.Charge(t.k.cost.PTEUpdate)
+		t.tracePTE(va, pteval, 0, "try_to_unmap_one clears it, flush deferred (set_tlb_ubc_flush_pending)")
 		t.setTLBUBCFlushPending(mm, pteval, va)
 	} else {
 		pteval = t.ptepClearFlush(mm, va, s)
+		t.tracePTE(va, pteval, 0, "try_to_unmap_one clears and flushes it (ptep_clear_flush)")
 	}
 	// The PTE's dirty state moves to the folio.
 	if pteval.Dirty() {
@@ -140,6 +143,7 @@ func (t *Task) tryToUnmapOne(pfn uint64, mm *MM, va uint64, slot int, batch bool
 		t.k.swapDup(slot)
 		t.cpu.Yield()
 		s.Store(swapPTE(slot))
+		t.tracePTE(va, 0, swapPTE(slot), "try_to_unmap_one installs the swap entry")
 	}
 	f.removeMap(mm, va)
 	t.k.FolioPut(t, pfn)

@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/mmubench/mmubench/pagetable"
@@ -79,6 +80,9 @@ const maxRecentCalls = 8
 // beginCall starts the record of a checked call on t.
 func (t *Task) beginCall(kind callKind, start, end uint64) {
 	t.call = &sysCall{t: t, kind: kind, start: start, end: end, enter: t.k.Now()}
+	if t.cpu.Tracing() {
+		t.cpu.Trace(TraceSyscall, start, 0, fmt.Sprintf("%v [%#x, %#x)", kind, start, end))
+	}
 }
 
 // noteVisit records that t's call holds the PTL of lt for [lo, hi).
@@ -101,6 +105,9 @@ func (t *Task) endCall() {
 		return
 	}
 	t.call = nil
+	if t.cpu.Tracing() {
+		t.cpu.Trace(TraceReturn, c.start, 0, fmt.Sprintf("%v [%#x, %#x) returns", c.kind, c.start, c.end))
+	}
 	t.k.checkTLB(c)
 	c.ret.Store(t.k.Now() + 1) // the tick syscallReturn is about to publish
 	if len(t.calls) == maxRecentCalls {

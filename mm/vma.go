@@ -174,10 +174,11 @@ func (t *Task) changePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int, 
 	for i := lo; i < hi; i++ {
 		s := lt.Slot(i)
 		old := s.Load()
-		if !present(old) {
-			continue // a non-present PTE: nothing to change, nothing to flush
-		}
 		va := lt.Base + uint64(i)<<pagetable.PageShift
+		if !present(old) {
+			t.tracePTE(va, old, old, "change_pte_range finds it not present: nothing to change, nothing to flush")
+			continue
+		}
 		vma := mm.findVMA(va)
 		t.cpu.Yield()
 		old = s.Swap(0) // ptep_modify_prot_start: no hardware update is lost
@@ -200,6 +201,7 @@ func (t *Task) changePTERange(g *MMUGather, lt pagetable.LeafTable, lo, hi int, 
 			}
 		}
 		s.Store(next)
+		t.tracePTE(va, old, next, "change_pte_range (flush gathered)")
 		t.k.Stats.PagesWriteProtected.Add(1)
 		g.removeTLBEntry(va) // tlb_flush_pte_range (pte_needs_flush is always true on arm64)
 	}
@@ -292,13 +294,15 @@ func (t *Task) zapRange(g *MMUGather, start, end uint64) {
 		unlock := t.lockTable(mm, lt, lo, hi)
 		for i := lo; i < hi; i++ {
 			s := lt.Slot(i)
+			va := lt.Base + uint64(i)<<pagetable.PageShift
 			if s.Load() == 0 {
+				t.tracePTE(va, 0, 0, "zap_pte_range finds it none: nothing to flush")
 				continue
 			}
-			va := lt.Base + uint64(i)<<pagetable.PageShift
 			t.cpu.Yield()
 			old := s.Swap(0) // ptep_get_and_clear_full
 			t.cpu.Charge(t.k.cost.PTEUpdate)
+			t.tracePTE(va, old, 0, "zap_pte_range clears it (flush gathered)")
 			t.noteZap(mm, va)
 			t.k.Stats.PagesZapped.Add(1)
 			switch {

@@ -130,6 +130,9 @@ func (c *CPU) l1Miss(va uint64) *tlbEntry {
 	}
 	c.fills++
 	c.fill(e)
+	if c.m.tracer != nil {
+		c.traceFill(va, e)
+	}
 	return c.l1.lookup(tag)
 }
 
@@ -299,4 +302,19 @@ func (c *CPU) staleTable(va, pfn uint64, level int) {
 	if c.m.obs != nil {
 		c.m.obs.StaleTable(c, va, pfn, level)
 	}
+}
+
+// traceFill records a walk's fill of the translation of va.
+func (c *CPU) traceFill(va uint64, e tlbEntry) {
+	perm := "R"
+	switch {
+	case e.perm&permWrite != 0:
+		perm = "RW"
+	case e.perm&permDBM != 0:
+		perm = "R, writable-clean (DBM)"
+	}
+	if e.perm&permUser == 0 {
+		perm = "kernel only"
+	}
+	c.trace(TraceEvent{Kind: EvFill, VA: va &^ (pagetable.PageSize - 1), PFN: e.pfn, ASID: c.asid, Issuer: -1, Text: perm})
 }

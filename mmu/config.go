@@ -27,9 +27,24 @@ type Config struct {
 	// yield points, that a pending invalidation is applied there.
 	DeliverNum uint32 `json:"deliver_num"`
 	DeliverDen uint32 `json:"deliver_den"`
+	// DetDelivery is the det-mode delivery model: DeliverChance (the
+	// default: the chance above at every yield point) or DeliverHold (one
+	// choice per invalidation: now, or held until its issuer's DSB), which
+	// systematic exploration uses.
+	DetDelivery DetDelivery `json:"det_delivery,omitempty"`
 	// Sched is how the CPUs take turns; Sched.Threads is set from CPUs.
 	Sched sched.Config `json:"sched"`
+	// Tracer, if set, receives the run's events (trace.go).
+	Tracer Tracer `json:"-"`
 }
+
+// DetDelivery is a det-mode delivery model of broadcast invalidations.
+type DetDelivery uint8
+
+const (
+	DeliverChance DetDelivery = iota
+	DeliverHold
+)
 
 // DefaultConfig is a Neoverse-N1-like machine: L1 48 fully associative, L2
 // 1280 5-way, walk cache 64 4-way, true LRU, 64 MiB of memory.

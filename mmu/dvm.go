@@ -60,10 +60,11 @@ func (c *CPU) TLBIRVALE1(asid uint16, va, pages uint64) { c.tlbi(RVALE1, asid, v
 // tlbi issues one operation: it posts an invalidation to each target and
 // returns at once. Nothing is complete until this CPU executes a DSB.
 func (c *CPU) tlbi(kind TLBIKind, asid uint16, va, pages uint64) {
-	c.yieldPoint()
+	c.yieldVisible()
 	c.ctr.TLBI[kind]++
 	c.ctr.Cycles += c.cost.TLBIIssue
 	inv := inval{kind: kind, asid: asid, va: va &^ (pagetable.PageSize - 1), pages: min(pages, MaxRangePages), issuer: c, marked: c.markFlush}
+	c.traceInval(EvTLBI, inv)
 	if !kind.Broadcast() {
 		c.sinceDSBLocal++
 		c.outstanding.Add(1)
@@ -120,12 +121,43 @@ func (c *CPU) takeInbox(buf []inval) []inval {
 
 // deliverDet is the det-mode delivery model: each pending invalidation is
 // applied at this yield point with the configured chance, drawn from the
-// scheduler so that it replays.
+// scheduler so that it replays (or, with DeliverHold, as deliverHold says).
 func (c *CPU) deliverDet() {
+	if c.m.cfg.DetDelivery == DeliverHold {
+		c.deliverHold()
+		return
+	}
 	num, den := c.m.cfg.DeliverNum, c.m.cfg.DeliverDen
 	for _, inv := range c.takeInboxIf(func(inval) bool { return c.thread.Chance(num, den) }) {
 		c.apply(inv)
 	}
+}
+
+// deliverHold is the det delivery model for systematic exploration: when
+// this CPU first sees an invalidation, one scheduler choice (a Chance: true
+// means hold) applies it at once or holds it until its issuer waits for it
+// in a DSB — the latest the architecture allows. So each invalidation is
+// one binary choice, not one per yield point, and both extremes are
+// reachable. A held invalidation is also applied when this CPU blocks or
+// finishes (its service work), as in the other models.
+func (c *CPU) deliverHold() {
+	for _, inv := range c.takeInbox(nil) {
+		if c.thread.Chance(1, 2) {
+			c.pending = append(c.pending, pendingInval{inval: inv})
+			c.traceInval(EvHold, inv)
+		} else {
+			c.apply(inv)
+		}
+	}
+	keep := c.pending[:0]
+	for _, p := range c.pending {
+		if p.issuer.inDSB.Load() {
+			c.apply(p.inval)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	c.pending = keep
 }
 
 // takeInboxIf removes and returns the inbox entries pick chooses, in order,
@@ -208,6 +240,7 @@ func (c *CPU) applyOwn() {
 // apply removes what inv names from c's TLBs and acknowledges it to the
 // issuer. Only c's goroutine calls it.
 func (c *CPU) apply(inv inval) {
+	c.traceInval(EvApply, inv)
 	if inv.marked {
 		c.removedBuf = c.removedBuf[:0]
 		c.setRemoved(&c.removedBuf)
@@ -307,7 +340,7 @@ func (c *CPU) dropRange(asid uint16, va, pages uint64) int {
 // is CostModel's formula: a round trip acknowledged by every CPU, this
 // CPU's own operations, and the queue of the machine's broadcast traffic.
 func (c *CPU) DSBISH() {
-	c.yieldPoint()
+	c.yieldVisible()
 	c.ctr.DSBs++
 	wait := c.cost.DSB + c.sinceDSBLocal*c.cost.LocalTLBI
 	if c.sinceDSBBcast > 0 {
@@ -318,9 +351,17 @@ func (c *CPU) DSBISH() {
 	c.sinceDSBBcast, c.sinceDSBCost, c.sinceDSBLocal = 0, 0, 0
 	c.ctr.DSBWaitCycles += wait
 	c.ctr.Cycles += wait
+	if c.m.tracer != nil {
+		c.Trace(EvDSB, 0, 0, fmt.Sprintf("DSB ISH: %d of this CPU's invalidations outstanding", c.outstanding.Load()))
+	}
 	c.applyOwn()
 	if c.outstanding.Load() != 0 {
+		c.inDSB.Store(true) // a held invalidation is due now (deliverHold)
 		c.thread.Block(c.dsbWhat, c.complete)
+		c.inDSB.Store(false)
+	}
+	if c.m.tracer != nil {
+		c.Trace(EvDSBDone, 0, 0, "DSB ISH complete")
 	}
 }
 
@@ -328,7 +369,7 @@ func (c *CPU) DSBISH() {
 // before later TLBIs. Descriptor stores are sequentially consistent here, so
 // it only costs cycles; it does not complete TLBIs.
 func (c *CPU) DSBISHST() {
-	c.yieldPoint()
+	c.yieldVisible()
 	c.ctr.DSBSTs++
 	c.ctr.DSBWaitCycles += c.cost.DSB
 	c.ctr.Cycles += c.cost.DSB

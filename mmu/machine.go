@@ -24,11 +24,12 @@ type Observer interface {
 
 // Machine is a set of CPUs sharing physical memory.
 type Machine struct {
-	cfg   Config
-	phys  *Phys
-	sched *sched.Scheduler
-	cpus  []*CPU
-	obs   Observer
+	cfg    Config
+	phys   *Phys
+	sched  *sched.Scheduler
+	cpus   []*CPU
+	obs    Observer
+	tracer Tracer
 	machineDVM
 }
 
@@ -47,7 +48,7 @@ func NewMachine(cfg Config) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{cfg: cfg, phys: phys, sched: s}
+	m := &Machine{cfg: cfg, phys: phys, sched: s, tracer: cfg.Tracer}
 	for i := 0; i < cfg.CPUs; i++ {
 		c, err := newCPU(m, i)
 		if err != nil {
@@ -120,7 +121,9 @@ type CPU struct {
 	inboxMu gsync.Mutex
 	inbox   []inval
 
-	pending []pendingInval // parallel mode: taken from the inbox, waiting for their moment
+	pending []pendingInval // parallel mode and DeliverHold: taken from the inbox, waiting for their moment
+	inDSB   atomic.Bool    // blocked in a DSB waiting for its invalidations
+	visible bool           // the coming yield point is a visible one (yieldVisible)
 	nextDue uint64         // min(deadlines of pending, baseDue()), in own cycles
 	relaxAt uint64         // when to next let other goroutines run; ^0 if never
 	rng     *rand.Rand     // parallel-mode latency draws
@@ -216,6 +219,16 @@ func (c *CPU) Charge(cycles uint64) { c.ctr.Cycles += cycles }
 // forever.
 func (c *CPU) Yield() {
 	c.ctr.Cycles++
+	c.yieldVisible()
+}
+
+// yieldVisible is a yield point before something other CPUs can observe (a
+// descriptor update, a TLBI, a DSB): where a systematic explorer of det
+// schedules considers preempting (sched.Thread.YieldVisible).
+func (c *CPU) yieldVisible() {
+	if c.det {
+		c.visible = true
+	}
 	c.yieldPoint()
 }
 
@@ -232,8 +245,13 @@ func (c *CPU) yieldPoint() {
 func (c *CPU) yieldSlow() {
 	c.dvmTick()
 	if c.det {
-		c.thread.Yield()
-		if c.inboxN.Load() != 0 {
+		if c.visible {
+			c.visible = false
+			c.thread.YieldVisible()
+		} else {
+			c.thread.Yield()
+		}
+		if c.inboxN.Load() != 0 || len(c.pending) != 0 {
 			c.deliverDet()
 		}
 		return

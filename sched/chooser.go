@@ -19,6 +19,15 @@ type Chooser interface {
 	Chance(step uint64, t, call int, num, den uint32) bool
 }
 
+// VisibilityChooser is a Chooser that also wants to know whether the
+// thread at a yield point is at a visible one (Thread.YieldVisible): an
+// explorer preempts only there. If a Chooser implements it, PickAt is
+// called instead of Pick.
+type VisibilityChooser interface {
+	Chooser
+	PickAt(step uint64, cur int, visible bool, eligible []int) int
+}
+
 // pickChooser asks the Chooser who runs; nil if nobody can.
 func (d *detState) pickChooser(cur *Thread) *Thread {
 	el := d.eligibleBuf[:0]
@@ -31,11 +40,16 @@ func (d *detState) pickChooser(cur *Thread) *Thread {
 	if len(el) == 0 {
 		return nil
 	}
-	c := -1
+	c, visible := -1, false
 	if cur != nil && cur.state == runnable {
-		c = cur.id
+		c, visible = cur.id, cur.visible
 	}
-	id := d.chooser.Pick(d.step, c, el)
+	var id int
+	if v, ok := d.chooser.(VisibilityChooser); ok {
+		id = v.PickAt(d.step, c, visible, el)
+	} else {
+		id = d.chooser.Pick(d.step, c, el)
+	}
 	for _, e := range el {
 		if e == id {
 			return d.s.threads[id]

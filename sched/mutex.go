@@ -21,7 +21,7 @@ type Mutex struct {
 
 // Lock acquires m on behalf of t.
 func (m *Mutex) Lock(t *Thread) {
-	t.Yield()
+	t.YieldVisible()
 	for !m.mu.TryLock() {
 		m.q.Wait(t, m.what(), m.unlocked)
 	}
@@ -30,7 +30,7 @@ func (m *Mutex) Lock(t *Thread) {
 
 // TryLock acquires m if it is free.
 func (m *Mutex) TryLock(t *Thread) bool {
-	t.Yield()
+	t.YieldVisible()
 	if !m.mu.TryLock() {
 		return false
 	}
@@ -46,7 +46,7 @@ func (m *Mutex) Unlock(t *Thread) {
 	m.owner.Store(0)
 	m.mu.Unlock()
 	m.q.Notify()
-	t.Yield()
+	t.YieldVisible()
 }
 
 // Holder returns the id of the thread holding m, or -1.

@@ -21,7 +21,7 @@ type RWMutex struct {
 
 // RLock takes rw for reading on behalf of t (down_read).
 func (rw *RWMutex) RLock(t *Thread) {
-	t.Yield()
+	t.YieldVisible()
 	for {
 		rw.mu.Lock()
 		if rw.writer.Load() == 0 {
@@ -40,12 +40,12 @@ func (rw *RWMutex) RUnlock(t *Thread) {
 		panic("sched: RUnlock of an RWMutex not held for reading") // a bug in the emulated kernel
 	}
 	rw.q.Notify()
-	t.Yield()
+	t.YieldVisible()
 }
 
 // Lock takes rw for writing on behalf of t (down_write).
 func (rw *RWMutex) Lock(t *Thread) {
-	t.Yield()
+	t.YieldVisible()
 	for {
 		rw.mu.Lock()
 		if rw.writer.Load() == 0 && rw.readers.Load() == 0 {
@@ -65,7 +65,7 @@ func (rw *RWMutex) Unlock(t *Thread) {
 	}
 	rw.writer.Store(0)
 	rw.q.Notify()
-	t.Yield()
+	t.YieldVisible()
 }
 
 // Downgrade turns t's write hold into a read hold without letting another
@@ -80,7 +80,7 @@ func (rw *RWMutex) Downgrade(t *Thread) {
 	rw.writer.Store(0)
 	rw.mu.Unlock()
 	rw.q.Notify()
-	t.Yield()
+	t.YieldVisible()
 }
 
 func (rw *RWMutex) noWriter() bool { return rw.writer.Load() == 0 }

@@ -209,7 +209,9 @@ type Thread struct {
 	what  string
 	ready func() bool
 	prio  int64
-	_     [64]byte
+	// visible: the thread is at a YieldVisible point (read by a Chooser).
+	visible bool
+	_       [64]byte
 }
 
 type threadState uint8
@@ -291,6 +293,20 @@ func (t *Thread) Yield() {
 		d.reschedule(t)
 	}
 }
+
+// YieldVisible is Yield before an operation other threads can observe — a
+// lock, a descriptor update, a TLBI or DSB — where a systematic explorer
+// (a Chooser) considers preempting; user-mode accesses in between are plain
+// yield points. Without a Chooser it is Yield.
+func (t *Thread) YieldVisible() {
+	t.visible = true
+	t.Yield()
+	t.visible = false
+}
+
+// AtVisible reports whether t is at a YieldVisible point: a Chooser's Pick
+// asks it of the thread at the yield point.
+func (t *Thread) AtVisible() bool { return t.visible }
 
 // Chance returns true with probability num/den. In Det mode the outcome is
 // drawn from the run's seeded PRNG (or the replayed trace) and recorded, so

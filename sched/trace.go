@@ -53,15 +53,23 @@ func (e Event) String() string {
 type Trace struct {
 	Seed   uint64
 	Events []Event
+	// Config, if set, is what ran (one line of JSON, the caller's): a
+	// trace that carries it replays without being told the configuration.
+	Config string
 }
 
-// WriteTo writes the trace as text: a "seed N" line, then one
-// "STEP KIND THREAD" line per event ("STEP chance THREAD CALL" for a Chance).
+// WriteTo writes the trace as text: a "seed N" line, a "config JSON" line if
+// it carries its configuration, then one "STEP KIND THREAD" line per event
+// ("STEP chance THREAD CALL" for a Chance).
 func (tr *Trace) WriteTo(w io.Writer) (int64, error) {
 	bw := bufio.NewWriter(w)
 	var n int64
 	c, _ := fmt.Fprintf(bw, "seed %d\n", tr.Seed)
 	n += int64(c)
+	if tr.Config != "" {
+		c, _ = fmt.Fprintf(bw, "config %s\n", tr.Config)
+		n += int64(c)
+	}
 	for _, e := range tr.Events {
 		c, _ = fmt.Fprintf(bw, "%v\n", e)
 		n += int64(c)
@@ -77,6 +85,13 @@ func ReadTrace(r io.Reader) (*Trace, error) {
 	for ln := 1; sc.Scan(); ln++ {
 		f := strings.Fields(sc.Text())
 		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if f[0] == "config" {
+			if tr.Config != "" {
+				return nil, fmt.Errorf("trace line %d: a second config line", ln)
+			}
+			tr.Config = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "config"))
 			continue
 		}
 		if f[0] == "seed" && len(f) == 2 {

@@ -28,7 +28,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "table", "output format: table, csv, json")
 	mf := addMachineFlags(fs, &cfg)
 	traceOut := fs.String("trace-out", "", "det mode, one run: write the run's schedule (its scheduler choices) to this file")
-	replay := fs.String("replay", "", "det mode, one run: follow the schedule in this file (from --trace-out) instead of the seed")
+	replay := fs.String("replay", "", "det mode, one run: follow the schedule in this file (from --trace-out or explore) instead of the seed; a schedule that carries its configuration runs that")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -60,7 +60,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Errorf("%s: %w", *replay, err)}
 		}
 		cfg.Machine.Sched.Replay = tr
-		*seed = tr.Seed // the row names the seed the schedule came from
+		*seed = tr.Seed      // the row names the seed the schedule came from
+		if tr.Config != "" { // the trace says what ran (explore's counterexamples, --trace-out)
+			if cfg, err = bench.ConfigFromTrace(tr); err != nil {
+				return usageError{fmt.Errorf("%s: %w", *replay, err)}
+			}
+		}
 	}
 	if _, err := cfg.Validate(); err != nil {
 		return usageError{err}
@@ -77,6 +82,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if *traceOut != "" {
+			res.Trace.Config = c.TraceConfig()
 			if err := bench.AtomicWrite(*traceOut, func(w io.Writer) error { _, err := res.Trace.WriteTo(w); return err }); err != nil {
 				return err
 			}
