@@ -135,7 +135,8 @@ func Calibrate(ctx context.Context, opt CalibrateOptions) ([]CalibrationRow, []*
 	if out == nil {
 		out = io.Discard
 	}
-	results, err := RunSweep(ctx, points, nil, out, SweepOptions{Jobs: opt.Jobs, Progress: opt.Progress})
+	ps := ConfigList(points)
+	results, _, err := RunSweep(ctx, ps, ps.All(), out, SweepOptions{Jobs: opt.Jobs, Progress: opt.Progress, Keep: true})
 	if err != nil {
 		return nil, results, err
 	}

@@ -16,7 +16,8 @@ func runCalibration(t *testing.T, workload string, seeds int) []*Result {
 			points = append(points, c)
 		}
 	}
-	results, err := RunSweep(context.Background(), points, nil, io.Discard, SweepOptions{})
+	ps := ConfigList(points)
+	results, _, err := RunSweep(context.Background(), ps, ps.All(), io.Discard, SweepOptions{Keep: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,12 @@ var CSVHeader = []string{
 	"stale_tlb", "order",
 }
 
+// TextColumns are the CSV columns that hold names, not numbers.
+var TextColumns = map[string]bool{
+	"workload": true, "policy": true, "nested": true, "sched": true, "walk_cache": true, "replacement": true,
+	"first_violation": true, "errors": true, "version": true, "victim": true, "order": true, "config": true,
+}
+
 // lateMetricColumns are the workload figures after the parameters.
 var lateMetricColumns = []string{"ptep_clear_flush_pct", "ptep_clear_flush_dsb_pct", "loops_per_minute", "index", "accesses_per_sec"}
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/csv"
 	"errors"
@@ -77,7 +78,14 @@ func (t *Table) Column(name string) int {
 // as many fields as the header. A file with no header, or a header and no
 // rows, is an error.
 func ReadResults(r io.Reader) (*Table, error) {
-	cr := csv.NewReader(r)
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(len(journalMagic)); string(head) == journalMagic {
+		// A shard's file: its first line says which sweep it is.
+		if _, err := br.ReadString('\n'); err != nil {
+			return nil, fmt.Errorf("line 1: %w", err)
+		}
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // checked below, to say which line is wrong
 	header, err := cr.Read()
 	if err == io.EOF {

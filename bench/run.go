@@ -120,8 +120,8 @@ func (c *Config) Validate() (*workloads.Workload, error) {
 	if _, err := policy.Nested(c.Nested); err != nil {
 		return nil, err
 	}
-	if c.Rounds < 0 {
-		return nil, fmt.Errorf("negative length %d", c.Rounds)
+	if c.Rounds < 0 || c.Rounds > workloads.MaxRounds {
+		return nil, fmt.Errorf("%d rounds (must be 0..%d; 0: the workload's default)", c.Rounds, workloads.MaxRounds)
 	}
 	if err := c.Params.Validate(); err != nil {
 		return nil, err

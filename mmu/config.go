@@ -9,6 +9,14 @@ import (
 // MaxCPUs bounds Config.CPUs.
 const MaxCPUs = 128
 
+// MaxFrames bounds Config.Frames (64 GiB of emulated memory; what the host
+// can hold is the caller's to check), MaxLatency Config.Latency (1.7 s at
+// 2.5 GHz: well past any DSB a kernel would wait for).
+const (
+	MaxFrames  = 1 << 24
+	MaxLatency = 1 << 32
+)
+
 // Config describes a machine. Its zero TLB geometries mean "off" for L2 and
 // the walk cache; DefaultConfig gives the defaults of KERNEL.md §5.
 type Config struct {
@@ -69,8 +77,11 @@ func (c *Config) Validate() error {
 	if c.CPUs < 1 || c.CPUs > MaxCPUs {
 		return fmt.Errorf("%d CPUs (must be 1..%d)", c.CPUs, MaxCPUs)
 	}
-	if c.Frames < 2 {
-		return fmt.Errorf("%d frames of memory (need at least 2)", c.Frames)
+	if c.Frames < 2 || c.Frames > MaxFrames {
+		return fmt.Errorf("%d frames of memory (must be 2..%d: 8 KiB to %d GiB)", c.Frames, MaxFrames, MaxFrames>>18)
+	}
+	if c.Latency > MaxLatency {
+		return fmt.Errorf("delivery latency %d cycles (must be at most %d)", c.Latency, uint64(MaxLatency))
 	}
 	if err := c.L1.Validate(c.Replacement); err != nil {
 		return fmt.Errorf("L1 TLB: %w", err)

@@ -2,6 +2,7 @@ package mmu
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 )
 
@@ -75,12 +76,16 @@ func (g TLBGeometry) Validate(r Replacement) error {
 	case int(r) >= len(tlbReplNames):
 		return bad("unknown replacement policy %v", r)
 	case r == ReplPLRU && !tlbIsPow2(g.Ways):
-		return bad("plru needs a power-of-two number of ways, not %d", g.Ways)
+		return bad("plru needs a power-of-two number of ways, not %d (a tree has 2^k leaves; use %dx%d or %dx%d, or lru)",
+			g.Ways, g.Entries/g.Ways*prevPow2(g.Ways), prevPow2(g.Ways), g.Entries/g.Ways*prevPow2(g.Ways)*2, prevPow2(g.Ways)*2)
 	}
 	return nil
 }
 
 func tlbIsPow2(x int) bool { return x > 0 && x&(x-1) == 0 }
+
+// prevPow2 is the largest power of two not above x (x >= 1).
+func prevPow2(x int) int { return 1 << (bits.Len(uint(x)) - 1) }
 
 // Tag layout: bit 63 valid, bit 62 global, bits 61:60 kind (0 leaf, L+1 walk
 // cache level L), bits 51:36 ASID (0 when global), bits 35:0 VA prefix.

@@ -252,6 +252,20 @@ func (t *Thread) SetService(f func()) { t.service = f }
 
 func (t *Thread) main(body func(*Thread), done chan<- struct{}) {
 	defer func() { done <- struct{}{} }()
+	defer func() {
+		// A panic in the emulator is a bug, not a crash of the command: the
+		// run ends with it as its error, which the command reports.
+		if r := recover(); r != nil {
+			err := fmt.Errorf("internal error on cpu%d (a bug in mmubench): %v%s", t.id, r, panicSite())
+			if t.s.det {
+				t.s.end(err)
+				return
+			}
+			t.s.pmu.Lock()
+			t.s.end(err)
+			t.s.pmu.Unlock()
+		}
+	}()
 	if t.s.det {
 		// Wait for the first turn.
 		select {
@@ -465,4 +479,21 @@ func (s *Scheduler) deadlock() *DeadlockError {
 		}
 	}
 	return e
+}
+
+// panicSite names where a recovered panic happened: the first frame
+// outside the runtime.
+func panicSite() string {
+	var pcs [16]uintptr
+	n := runtime.Callers(4, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf(" at %s:%d", f.File, f.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
 }

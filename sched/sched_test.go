@@ -332,3 +332,23 @@ func TestRWMutex(t *testing.T) {
 		})
 	}
 }
+
+// A panic in a thread's body ends the run with an error naming it, in both
+// modes, instead of crashing the process.
+func TestPanicEndsRun(t *testing.T) {
+	for _, mode := range []Mode{Det, Parallel} {
+		s, err := New(Config{Mode: mode, Threads: 2, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Run(func(th *Thread) {
+			if th.ID() == 1 {
+				var m map[int]int
+				m[0] = 1 // a bug
+			}
+		})
+		if err == nil || !strings.Contains(err.Error(), "internal error on cpu1") || !strings.Contains(err.Error(), "sched_test.go") {
+			t.Fatalf("%v: %v", mode, err)
+		}
+	}
+}

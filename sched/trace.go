@@ -81,6 +81,7 @@ func (tr *Trace) WriteTo(w io.Writer) (int64, error) {
 // starting with '#' are skipped; a malformed line is an error naming it.
 func ReadTrace(r io.Reader) (*Trace, error) {
 	tr := &Trace{}
+	sawSeed := false
 	sc := bufio.NewScanner(r)
 	for ln := 1; sc.Scan(); ln++ {
 		f := strings.Fields(sc.Text())
@@ -99,7 +100,7 @@ func ReadTrace(r io.Reader) (*Trace, error) {
 			if err != nil {
 				return nil, fmt.Errorf("trace line %d: bad seed %q", ln, f[1])
 			}
-			tr.Seed = v
+			tr.Seed, sawSeed = v, true
 			continue
 		}
 		if len(f) != 3 && len(f) != 4 {
@@ -133,5 +134,11 @@ func ReadTrace(r io.Reader) (*Trace, error) {
 		}
 		tr.Events = append(tr.Events, Event{Step: step, Kind: EventKind(kind), Thread: th, Call: call})
 	}
-	return tr, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if !sawSeed {
+		return nil, fmt.Errorf("no \"seed N\" line: not a schedule (an empty file?)")
+	}
+	return tr, nil
 }

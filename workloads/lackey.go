@@ -217,21 +217,21 @@ func parseLackeyLine(b []byte) (a uint64, ok bool, err error) {
 	case b[0] == ' ' && len(b) > 2 && b[1] == 'M' && b[2] == ' ':
 		kind, rest = lackeyM, b[2:]
 	default:
-		return 0, false, fmt.Errorf("not an I, L, S or M record: %q", b)
+		return 0, false, fmt.Errorf("not an I, L, S or M record: %s", clip(b))
 	}
 	rest = trimSpace(rest)
 	comma := slices.Index(rest, ',')
 	if comma < 0 {
-		return 0, false, fmt.Errorf("no \",size\" after the address: %q", rest)
+		return 0, false, fmt.Errorf("no \",size\" after the address: %s", clip(rest))
 	}
 	as, ss := rest[:comma], rest[comma+1:]
 	addr, ok := parseHex(as)
 	if !ok {
-		return 0, false, fmt.Errorf("bad address %q", as)
+		return 0, false, fmt.Errorf("bad address %s", clip(as))
 	}
 	size, ok := parseDec(ss)
 	if !ok {
-		return 0, false, fmt.Errorf("bad size %q", ss)
+		return 0, false, fmt.Errorf("bad size %s", clip(ss))
 	}
 	if size == 0 {
 		return 0, false, errors.New("size 0")
@@ -240,6 +240,15 @@ func parseLackeyLine(b []byte) (a uint64, ok bool, err error) {
 		return 0, false, fmt.Errorf("access %s,%d beyond %d bits of address", as, size, lackeyVABits)
 	}
 	return addr<<lackeyAddrShift | min(size, lackeySizeMax)<<2 | kind, true, nil
+}
+
+// clip quotes the start of a malformed field (a binary file's line may be
+// megabytes).
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return fmt.Sprintf("%q...", b[:40])
+	}
+	return fmt.Sprintf("%q", b)
 }
 
 // parseHex parses a hexadecimal number, saturating at 2^60 (an address
@@ -314,6 +323,11 @@ func (tr *lackeyTrace) setup(env *Env) (func(c *mmu.CPU), *mm.MM, error) {
 		return nil, nil, err
 	}
 	rounds := max(env.Rounds, 1)
+	// Every page the trace touches is mapped, and stays: it must fit.
+	if need, have := tr.pages+tr.pages/512+16, env.Machine.Config().Frames; need > have {
+		return nil, nil, fmt.Errorf("%s touches %d pages: the machine needs %d frames for them and their tables and has %d (use --mem %d or more)",
+			tr.path, tr.pages, need, have, (need*4+1023)/1024)
+	}
 	task := k.NewTask(env.Machine.CPU(0), space, "lackey")
 	return func(c *mmu.CPU) {
 		if c.ID() != 0 {

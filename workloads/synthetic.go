@@ -18,7 +18,8 @@ var patterns = []struct {
 		func(_ *rand.Rand, n int64, p Params, _ *rand.Zipf) int { return int(n % int64(p.Pages)) }},
 	{"stride", "each thread steps through the working set STRIDE pages at a time",
 		func(_ *rand.Rand, n int64, p Params, _ *rand.Zipf) int {
-			return int(n * int64(p.Stride) % int64(p.Pages))
+			pages := uint64(p.Pages) // n*stride mod pages, without overflow (pages < 2^32)
+			return int(uint64(n) % pages * (uint64(p.Stride) % pages) % pages)
 		}},
 	{"uniform", "each access goes to a uniformly random page of the working set",
 		func(r *rand.Rand, _ int64, p Params, _ *rand.Zipf) int { return r.IntN(p.Pages) }},

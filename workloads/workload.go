@@ -18,6 +18,7 @@ package workloads
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -119,15 +120,38 @@ func (p Params) merged(d Params) Params {
 	return p
 }
 
-// Validate refuses parameters that cannot be run.
+// Limits of the workload parameters: what an emulated machine can hold
+// (a working set within the 48-bit VA space of one process's mmap area,
+// at most MaxCPUs threads) and what a run can finish.
+const (
+	MaxPages    = 1 << 28 // 1 TiB of virtual memory
+	MaxAccesses = 1 << 40
+	MaxRounds   = 1 << 20
+	MaxCompute  = 1 << 32 // cycles per access
+	MaxGap      = 1 << 40 // cycles
+)
+
+// Validate refuses parameters that cannot be run, naming the parameter.
 func (p Params) Validate() error {
 	switch {
-	case p.Pages < 0, p.Accesses < 0, p.Threads < 0, p.Stride < 0, p.Procs < 0, p.Compute < 0, p.Gap < 0:
-		return fmt.Errorf("negative workload parameter in %+v", p)
+	case p.Pages < 0 || p.Pages > MaxPages:
+		return fmt.Errorf("pages %d (must be 0..%d)", p.Pages, MaxPages)
+	case p.Accesses < 0 || p.Accesses > MaxAccesses:
+		return fmt.Errorf("accesses %d (must be 0..%d)", p.Accesses, int64(MaxAccesses))
+	case p.Threads < 0 || p.Threads > mmu.MaxCPUs:
+		return fmt.Errorf("threads %d (must be 0..%d)", p.Threads, mmu.MaxCPUs)
+	case p.Procs < 0 || p.Procs > mmu.MaxCPUs:
+		return fmt.Errorf("procs %d (must be 0..%d)", p.Procs, mmu.MaxCPUs)
+	case p.Stride < 0:
+		return fmt.Errorf("stride %d (must be >= 0)", p.Stride)
+	case p.Compute < 0 || p.Compute > MaxCompute:
+		return fmt.Errorf("compute %d (must be 0..%d)", p.Compute, int64(MaxCompute))
+	case p.Gap < 0 || p.Gap > MaxGap:
+		return fmt.Errorf("gap %d (must be 0..%d)", p.Gap, int64(MaxGap))
 	case p.WritePct < 0 || p.WritePct > 100:
 		return fmt.Errorf("write percentage %d (must be 0..100)", p.WritePct)
-	case !(p.ZipfS == 0 || p.ZipfS > 1): // NaN too
-		return fmt.Errorf("zipf exponent %g (must be > 1)", p.ZipfS)
+	case !(p.ZipfS == 0 || p.ZipfS > 1) || math.IsInf(p.ZipfS, 0): // NaN too
+		return fmt.Errorf("zipf exponent %g (must be finite and > 1)", p.ZipfS)
 	case p.Victim != "" && !slices.Contains(victims, p.Victim) && !strings.HasPrefix(p.Victim, "lackey:"):
 		return fmt.Errorf("victim %q (valid: %s, lackey:PATH)", p.Victim, strings.Join(victims, ", "))
 	}
@@ -189,6 +213,9 @@ type Workload struct {
 func (w *Workload) Prepare(env *Env) error {
 	if env.Rounds == 0 {
 		env.Rounds = w.Rounds
+	}
+	if env.Rounds < 0 || env.Rounds > MaxRounds {
+		return fmt.Errorf("%s: %d rounds (must be 1..%d)", w.Name, env.Rounds, MaxRounds)
 	}
 	env.Params = env.Params.merged(w.Defaults)
 	if err := env.Params.Validate(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 
 	"github.com/mmubench/mmubench/bench"
 	"github.com/mmubench/mmubench/mmu"
@@ -49,41 +50,85 @@ func addMachineFlags(fs *flag.FlagSet, cfg *bench.Config) *machineFlags {
 }
 
 // apply puts the parsed flags into cfg.
-func (mf *machineFlags) apply(cfg *bench.Config) error {
+func (mf *machineFlags) apply(cfg *bench.Config) error { return mf.applyOnly(cfg, nil) }
+
+// applyOnly puts the flags named in set (nil: all) into cfg: a replayed
+// schedule's configuration takes only the flags given on the command line.
+func (mf *machineFlags) applyOnly(cfg *bench.Config, set map[string]bool) error {
+	use := func(name string) bool { return set == nil || set[name] }
 	var err error
 	m := &cfg.Machine
-	if m.L1, err = bench.ParseGeometry(mf.l1, false); err != nil {
-		return fmt.Errorf("--l1: %w", err)
+	if use("l1") {
+		if m.L1, err = bench.ParseGeometry(mf.l1, false); err != nil {
+			return fmt.Errorf("--l1: %w", err)
+		}
 	}
-	if m.L2, err = bench.ParseGeometry(mf.l2, true); err != nil {
-		return fmt.Errorf("--l2: %w", err)
+	if use("l2") {
+		if m.L2, err = bench.ParseGeometry(mf.l2, true); err != nil {
+			return fmt.Errorf("--l2: %w", err)
+		}
 	}
-	if m.WalkCache, err = bench.ParseGeometry(mf.walkCache, true); err != nil {
-		return fmt.Errorf("--walk-cache: %w", err)
+	if use("walk-cache") {
+		if m.WalkCache, err = bench.ParseGeometry(mf.walkCache, true); err != nil {
+			return fmt.Errorf("--walk-cache: %w", err)
+		}
 	}
-	if m.Replacement, err = mmu.ParseReplacement(mf.replacement); err != nil {
-		return fmt.Errorf("--replacement: %w", err)
+	if use("replacement") {
+		if m.Replacement, err = mmu.ParseReplacement(mf.replacement); err != nil {
+			return fmt.Errorf("--replacement: %w", err)
+		}
 	}
-	if mf.memMiB < 1 || mf.memMiB > 64<<10 {
-		return fmt.Errorf("--mem %d: must be 1..65536 MiB", mf.memMiB)
+	if use("mem") {
+		if mf.memMiB < 1 || mf.memMiB > mmu.MaxFrames>>8 {
+			return fmt.Errorf("--mem %d: must be 1..%d MiB", mf.memMiB, mmu.MaxFrames>>8)
+		}
+		m.Frames = mf.memMiB << 8
 	}
-	m.Frames = mf.memMiB << 8
-	m.Latency = mf.latency
+	if use("latency") {
+		m.Latency = mf.latency
+	}
 	return nil
 }
 
 // parseFlags parses args for a command that takes flags only: -h prints the
-// flags and ends the command (help is true), anything else wrong is a
-// usage error.
+// flags (on the flag set's output, the command's stderr) and ends the
+// command (help is true); anything else wrong is a one-line usage error.
 func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return false, usageError{err}
+	rest, help, err := parseInterleaved(fs, args)
+	if help || err != nil {
+		return help, err
 	}
-	if fs.NArg() > 0 {
-		return false, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if len(rest) > 0 {
+		return false, usageError{fmt.Errorf("unexpected argument %q", rest[0])}
 	}
 	return false, nil
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional arguments, which it returns ("--" ends the flags).
+func parseInterleaved(fs *flag.FlagSet, args []string) (positional []string, help bool, err error) {
+	out := fs.Output()
+	usage := fs.Usage
+	fs.SetOutput(io.Discard) // a bad flag is one line, not the flags' list
+	fs.Usage = func() {}
+	defer func() { fs.SetOutput(out); fs.Usage = usage }()
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				usage()
+				return nil, true, nil
+			}
+			return nil, false, usageError{fmt.Errorf("%v (mmubench %s -h lists the flags)", err, fs.Name())}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, false, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), false, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }

@@ -10,6 +10,10 @@ import (
 
 // cmdList is `mmubench list`: the workloads and policies, a line each.
 func cmdList(args []string, stdout io.Writer) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprintln(stdout, "usage: mmubench list  (the workloads and policies, a line each)")
+		return nil
+	}
 	if len(args) > 0 {
 		return usageError{fmt.Errorf("list takes no arguments")}
 	}

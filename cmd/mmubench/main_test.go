@@ -12,12 +12,12 @@ func TestBadUsage(t *testing.T) {
 		want string
 	}{
 		{nil, "usage"},
-		{[]string{"fly"}, `unknown command "fly" (valid: run, sweep, report, calibrate, list)`},
+		{[]string{"fly"}, `unknown command "fly" (valid: run, sweep, merge, report, calibrate, explore, explain, litmus, list)`},
 		{[]string{"calibrate", "--format", "xml"}, `--format "xml"`},
 		{[]string{"calibrate", "--seeds", "0"}, "--seeds 0"},
 		{[]string{"calibrate", "--shell1-mem", "-3"}, "--shell1-mem -3"},
 		{[]string{"calibrate", "--cost", "/nonexistent.json"}, "/nonexistent.json"},
-		{[]string{"run", "--compute", "-1"}, "negative workload parameter"},
+		{[]string{"run", "--compute", "-1"}, "compute -1 (must be 0.."},
 		{[]string{"run", "--policy", "dsb"}, "valid: no-batch, dsb-only, flush-mm, range"},
 		{[]string{"run", "--nested", "all"}, "valid: none, range, fullmm"},
 		{[]string{"run", "--workload", "x"}, "unknown workload"},
@@ -26,7 +26,7 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"run", "--cpus", "0"}, "CPUs"},
 		{[]string{"run", "--cpus", "199"}, "199 CPUs"},
 		{[]string{"run", "--format", "xml"}, "valid: table, csv, json"},
-		{[]string{"run", "--rounds", "-2"}, "negative length"},
+		{[]string{"run", "--rounds", "-2"}, "-2 rounds"},
 		{[]string{"run", "--seed", "-1"}, "invalid value"},
 		{[]string{"run", "extra"}, "unexpected argument"},
 	} {
@@ -80,7 +80,7 @@ func TestTraceOutReplay(t *testing.T) {
 		f := strings.Split(strings.Split(strings.TrimSpace(s), "\n")[1], ",")
 		return strings.Join(append(f[:23:23], f[24:]...), ",")
 	}
-	if row(a.String()) != row(b.String()) || !strings.Contains(a.String(), "protection on cpu0") {
+	if row(a.String()) != row(b.String()) || !strings.Contains(a.String(), "stale-tlb on cpu1 (mprotect)") {
 		t.Fatalf("replay differs:\n%s\n%s", a.String(), b.String())
 	}
 	// The same schedule under another policy is another run: it diverges.

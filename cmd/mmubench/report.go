@@ -38,24 +38,9 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after the file name.
-	var files []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return usageError{err}
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			files = append(files, rest...) // all names after "--"
-			break
-		}
-		files = append(files, rest[0])
-		args = rest[1:]
+	files, help, err := parseInterleaved(fs, args)
+	if help || err != nil {
+		return err
 	}
 	switch {
 	case len(files) == 0:
@@ -71,6 +56,11 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	metricCols, err := splitList("--metrics", *metrics)
 	if err != nil {
 		return err
+	}
+	for _, m := range metricCols {
+		if bench.TextColumns[m] {
+			return usageError{fmt.Errorf("--metrics %s: not a numeric column (group by it with --by)", m)}
+		}
 	}
 	if *plotPath != "" {
 		if _, err := bench.PlotFormat(*plotPath); err != nil {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 
 	"github.com/mmubench/mmubench/bench"
 	"github.com/mmubench/mmubench/sched"
@@ -43,6 +47,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if *runs < 1 {
 		return usageError{fmt.Errorf("--runs %d: must be at least 1", *runs)}
 	}
+	if *seed+uint64(*runs-1) < *seed {
+		return usageError{fmt.Errorf("--seed %d --runs %d: the seeds wrap past 2^64", *seed, *runs)}
+	}
+	if *traceOut != "" {
+		if err := bench.CheckWritable(*traceOut); err != nil {
+			return usageError{fmt.Errorf("--trace-out: %w", err)}
+		}
+	}
 	if *traceOut != "" || *replay != "" {
 		if mode != sched.Det || *runs != 1 {
 			return usageError{fmt.Errorf("--trace-out and --replay need --sched det and --runs 1")}
@@ -65,21 +77,48 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			if cfg, err = bench.ConfigFromTrace(tr); err != nil {
 				return usageError{fmt.Errorf("%s: %w", *replay, err)}
 			}
+			// Flags given on the command line still count: the same
+			// schedule under another policy, say.
+			set := map[string]bool{}
+			fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+			if err := fs.Parse(args); err != nil {
+				return usageError{err}
+			}
+			if err := mf.applyOnly(&cfg, set); err != nil {
+				return usageError{err}
+			}
+			cfg.Machine.Sched.Mode, cfg.Machine.Sched.Replay, cfg.Machine.Sched.Seed = sched.Det, tr, tr.Seed
+			cfg.Machine.Sched.Record = *traceOut != ""
 		}
 	}
 	if _, err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	if _, err := bench.FitJobs(bench.RunMemory(cfg), bench.HostAvailable(), 1); err != nil {
 		return usageError{err}
 	}
 	out, err := bench.NewWriter(stdout, *format)
 	if err != nil {
 		return usageError{err}
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var failed []string
 	for i := 0; i < *runs; i++ {
+		if ctx.Err() != nil { // Ctrl-C: what finished is printed, and said so
+			if err := out.Close(); err != nil {
+				return err
+			}
+			return fmt.Errorf("interrupted after %d of %d runs", i, *runs)
+		}
 		c := cfg
 		c.Machine.Sched.Seed = *seed + uint64(i)
 		res, err := bench.Run(c)
 		if err != nil {
 			return err
+		}
+		if len(res.Errors) > 0 {
+			failed = append(failed, fmt.Sprintf("seed %d: %s", c.Machine.Sched.Seed, strings.Join(res.Errors, "; ")))
 		}
 		if *traceOut != "" {
 			res.Trace.Config = c.TraceConfig()
@@ -91,5 +130,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	return out.Close()
+	if err := out.Close(); err != nil {
+		return err
+	}
+	switch len(failed) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("the run could not be carried out: %s", failed[0])
+	}
+	return fmt.Errorf("%d of %d runs could not be carried out; the first, %s", len(failed), *runs, failed[0])
 }
