@@ -25,12 +25,12 @@ import (
 
 // JournalHeader says which sweep a journal belongs to.
 type JournalHeader struct {
-	Fingerprint  string
-	Points       int
-	Version      string
-	Reproducible bool
+	Fingerprint   string
+	Points        int
+	Version       string
+	Reproducible  bool
 	Shard, Shards int
-	Templates    string
+	Templates     string
 }
 
 const journalMagic = "# mmubench-sweep"
@@ -111,7 +111,7 @@ func (h JournalHeader) SameSweep(want JournalHeader) error {
 
 // Journal is what a journal or results file holds, checked against a point set.
 type Journal struct {
-	Header    *JournalHeader // nil for a plain results CSV
+	Header    *JournalHeader   // nil for a plain results CSV
 	Rows      map[int][]string // by point number
 	Complete  int              // bytes of whole lines (a torn last line excluded)
 	Foreign   int              // rows of points not in the sweep (or not in the shard), dropped

@@ -15,8 +15,8 @@ import (
 // workloads × policies × nested × CPU counts × geometries, every point run
 // for Seeds seeds from FirstSeed. Empty axes take the defaults of `run`.
 type Sweep struct {
-	Sched     string  `json:"sched"`             // det (default) or parallel
-	Quantum   uint64  `json:"quantum,omitempty"` // det mode: keep emulated time with this quantum (sched.Config.Quantum); 0 = PCT
+	Sched     string  `json:"sched"`                // det (default) or parallel
+	Quantum   uint64  `json:"quantum,omitempty"`    // det mode: keep emulated time with this quantum (sched.Config.Quantum); 0 = PCT
 	Seeds     int     `json:"seeds"`                // seeds per point (default 1)
 	FirstSeed *uint64 `json:"first_seed,omitempty"` // default 1
 	Groups    []Group `json:"groups"`
@@ -174,5 +174,3 @@ func (c *Config) Key() string {
 	b, _ := json.Marshal(c)
 	return string(b)
 }
-
-

@@ -14,7 +14,9 @@ import (
 	"github.com/mmubench/mmubench/workloads"
 )
 
-func workloadsParams(pages int) workloads.Params { return workloads.Params{Pages: pages, Accesses: 100} }
+func workloadsParams(pages int) workloads.Params {
+	return workloads.Params{Pages: pages, Accesses: 100}
+}
 
 func smallSweep() *Sweep {
 	return &Sweep{Seeds: 3, Groups: []Group{
