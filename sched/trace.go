@@ -127,6 +127,9 @@ func ReadTrace(r io.Reader) (*Trace, error) {
 			return nil, fmt.Errorf("trace line %d: step %d goes backwards", ln, step)
 		}
 		call := 0
+		if (len(f) == 4) != (EventKind(kind) == EvChance) {
+			return nil, fmt.Errorf("trace line %d: a chance event has a call number, a %s none: %q", ln, f[1], sc.Text())
+		}
 		if len(f) == 4 {
 			if call, err = strconv.Atoi(f[3]); err != nil || call < 0 {
 				return nil, fmt.Errorf("trace line %d: bad call number %q", ln, f[3])
