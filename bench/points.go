@@ -142,5 +142,14 @@ func (ps *PointSet) Shard(i, n int) []int {
 	return out
 }
 
+// MaxRunMemory is the most host memory a run of any point needs (RunMemory).
+func (ps *PointSet) MaxRunMemory() uint64 {
+	var m uint64
+	for _, c := range ps.templates {
+		m = max(m, RunMemory(c))
+	}
+	return m
+}
+
 // All is the numbers of every point.
 func (ps *PointSet) All() []int { return ps.Shard(0, 1) }

@@ -142,13 +142,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	need := uint64(0)
-	for _, i := range todo {
-		need = max(need, bench.RunMemory(ps.At(i)))
-		if len(todo) > 64 { // points of one template need alike: a sample will do
-			break
-		}
-	}
+	need := ps.MaxRunMemory()
 	if *jobs == 0 {
 		*jobs = runtime.GOMAXPROCS(0)
 	}
