@@ -187,7 +187,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.Policy = "x" }, "unknown policy"},
 		{func(c *Config) { c.Nested = "x" }, "unknown nested policy"},
 		{func(c *Config) { c.Machine.CPUs = 2 }, "needs at least 3 CPUs"},
-		{func(c *Config) { c.Rounds = -1 }, "negative length"},
+		{func(c *Config) { c.Rounds = -1 }, "-1 rounds"},
 	} {
 		c := DefaultConfig()
 		tc.mod(&c)

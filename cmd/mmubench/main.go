@@ -21,9 +21,13 @@ func main() {
 
 const usage = `usage:
   mmubench sweep [flags]        the patch-discussion sweep (no flags), or one from flags or --file
+  mmubench merge OUT SHARD...   the shards of a sweep (sweep --shard I/N) as one CSV
   mmubench run [flags]          one configuration over --runs seeds
   mmubench report FILE.csv      statistics across seeds, and --plot
   mmubench calibrate            the published measurements next to the model's
+  mmubench litmus FILE|DIR...   herd7-syntax litmus tests run exhaustively on the hardware model
+  mmubench explore [flags]      every schedule within a bound; the first counterexample saved
+  mmubench explain --replay F   the causal story of a schedule's first violation (--perfetto OUT.json)
   mmubench list                 workloads and policies
 (mmubench COMMAND -h lists a command's flags)
 `
@@ -49,11 +53,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdCalibrate(args[1:], stdout, stderr)
 	case "list":
 		err = cmdList(args[1:], stdout)
+	case "litmus":
+		err = cmdLitmus(args[1:], stdout, stderr)
+	case "explore":
+		err = cmdExplore(args[1:], stdout, stderr)
+	case "explain":
+		err = cmdExplain(args[1:], stdout, stderr)
+	case "merge":
+		err = cmdMerge(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		err = usageError{fmt.Errorf("unknown command %q (valid: run, sweep, report, calibrate, list)", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q (valid: run, sweep, merge, report, calibrate, explore, explain, litmus, list)", args[0])}
 	}
 	if err == nil {
 		return 0
