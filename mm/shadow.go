@@ -139,24 +139,37 @@ func (o *Oracle) load(t *Task, va, got, start uint64) {
 	o.checkProt(t, va, false, start)
 	s := &t.mm.shadow
 	s.mu.Lock()
-	want, why := o.expect(t, s.pages[va>>pagetable.PageShift], va, start)
+	e := o.expect(t, s.pages[va>>pagetable.PageShift], va, start)
 	s.mu.Unlock()
-	if want == nil || slices.Contains(want, got) {
+	if e.n == 0 || got == e.want[0] || (e.n == 2 && got == e.want[1]) {
 		return
 	}
+	why := fmt.Sprintf("stored at clock %d", e.at)
+	if e.zapped {
+		why = fmt.Sprintf("the page was zapped at clock %d", e.at)
+	}
 	o.report(LostWrite, t.cpu, t.name, va, t.frameOf(va),
-		fmt.Sprintf("load at clock %d returned %#x, want %#x (%s)", start, got, want[0], why))
+		fmt.Sprintf("load at clock %d returned %#x, want %#x (%s)", start, got, e.want[0], why))
 }
 
-// expect is what a load of va by t starting at clock start may return (nil:
-// anything), and why. Hold s.mu.
-func (o *Oracle) expect(t *Task, p *pageShadow, va, start uint64) ([]uint64, string) {
+// expectation is what a load may return: one of want[:n] (n == 0:
+// anything), and why — the store at clock at, or (zapped) the zap then.
+type expectation struct {
+	want   [2]uint64
+	n      int
+	at     uint64
+	zapped bool
+}
+
+// expect is what a load of va by t starting at clock start may return.
+// Hold s.mu. It allocates nothing: it runs on every load.
+func (o *Oracle) expect(t *Task, p *pageShadow, va, start uint64) expectation {
 	if p == nil {
-		return nil, ""
+		return expectation{}
 	}
 	ws, stored := p.words[wordOf(va)]
 	if stored && ws.end >= start {
-		return nil, "" // overlaps the store
+		return expectation{} // overlaps the store
 	}
 	gone, maybe := false, false
 	var goneAt uint64
@@ -182,18 +195,18 @@ func (o *Oracle) expect(t *Task, p *pageShadow, va, start uint64) ([]uint64, str
 	}
 	switch {
 	case gone && !maybe:
-		return []uint64{0}, fmt.Sprintf("the page was zapped at clock %d", goneAt)
+		return expectation{n: 1, at: goneAt, zapped: true}
 	case gone:
 		if stored {
-			return []uint64{0, ws.val}, ""
+			return expectation{want: [2]uint64{0, ws.val}, n: 2}
 		}
-		return nil, ""
+		return expectation{}
 	case !stored:
-		return nil, ""
+		return expectation{}
 	case maybe || ws.raced:
-		return []uint64{ws.val, 0}, ""
+		return expectation{want: [2]uint64{ws.val, 0}, n: 2}
 	}
-	return []uint64{ws.val}, fmt.Sprintf("stored at clock %d", ws.start)
+	return expectation{want: [2]uint64{ws.val}, n: 1, at: ws.start}
 }
 
 // noteZap records that t (in its call in progress, if any) zapped the page

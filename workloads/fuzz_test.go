@@ -50,3 +50,18 @@ func FuzzParseLackey(f *testing.F) {
 		}
 	})
 }
+
+// The one-pass parser of the common line agrees with the general one on
+// every line: the same access, or the same error.
+func FuzzLackeyLineFastPath(f *testing.F) {
+	for _, s := range []string{"I  04001c70,3", " L 1ffefffd38,8", " M 0402ad50,4", " S 7ff000ff8,16 ", "I  ffffffffffff,1", " L 0,0", "==1== x", " L 12345678901234,8", " S abc,99999999999"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		a, ok, err := parseLackeyLine(line)
+		b, ok2, err2 := parseLackeyLineSlow(line)
+		if a != b || ok != ok2 || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
+			t.Fatalf("%q: fast %#x %v %v, slow %#x %v %v", line, a, ok, err, b, ok2, err2)
+		}
+	})
+}

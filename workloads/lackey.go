@@ -46,6 +46,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mmubench/mmubench/mm"
 	"github.com/mmubench/mmubench/mmu"
@@ -79,13 +80,23 @@ const (
 // lackeyRun is a range of contiguous pages the trace touches.
 type lackeyRun struct{ start, pages uint64 }
 
-// lackeyTrace is a parsed trace.
+// lackeyTrace is a scanned trace: what it touches, and the means to replay
+// it. A trace file is not held in memory: the replay parses it again as it
+// goes (stream). A trace replayed more than once in the process (rounds,
+// several hot threads, the points of a sweep) is kept in its compact form,
+// 8 bytes an access, made on its second use (compact).
 type lackeyTrace struct {
 	path   string
-	acc    []uint64 // packed accesses
+	n      int // accesses
 	runs   []lackeyRun
 	pages  int // distinct pages
 	counts [4]int
+
+	open   func() (io.ReadCloser, error) // the text again; nil: acc holds it all
+	uses   atomic.Int32
+	once   sync.Once
+	acc    []uint64 // packed accesses, once compact has made them
+	accErr error
 }
 
 // Lackey returns the workload replaying the lackey trace at path, parsing
@@ -120,7 +131,7 @@ func (tr *lackeyTrace) workload() *Workload {
 	return &Workload{
 		Name: "lackey:" + tr.path,
 		Description: fmt.Sprintf("replay of the lackey trace %s: %d accesses (%d I, %d L, %d S, %d M), %d pages in %d mappings",
-			tr.path, len(tr.acc), tr.counts[lackeyI], tr.counts[lackeyL], tr.counts[lackeyS], tr.counts[lackeyM], tr.pages, len(tr.runs)),
+			tr.path, tr.n, tr.counts[lackeyI], tr.counts[lackeyL], tr.counts[lackeyS], tr.counts[lackeyM], tr.pages, len(tr.runs)),
 		MinCPUs: 1,
 		Rounds:  1,
 		Setup: func(env *Env) (func(c *mmu.CPU), error) {
@@ -130,42 +141,62 @@ func (tr *lackeyTrace) workload() *Workload {
 	}
 }
 
-// parseLackeyFile parses the trace at path, gzip-compressed if its name
-// ends in .gz.
+// parseLackeyFile scans the trace at path (gzip-compressed if its name ends
+// in .gz): it is parsed and checked whole, but only what it touches is kept.
 func parseLackeyFile(path string) (*lackeyTrace, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("lackey trace: %w", err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
+	open := func() (io.ReadCloser, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("lackey trace: %w", err)
+		}
+		if !strings.HasSuffix(path, ".gz") {
+			return f, nil
+		}
 		zr, err := gzip.NewReader(f)
 		if err != nil {
+			f.Close()
 			return nil, fmt.Errorf("lackey trace %s: %w", path, err)
 		}
-		defer zr.Close()
-		r = zr
+		return readCloser{zr, f}, nil
 	}
-	return parseLackey(path, r)
+	r, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	tr := &lackeyTrace{path: path, open: open}
+	if err := tr.scan(r, nil); err != nil {
+		return nil, err
+	}
+	return tr, nil
 }
 
-// parseLackey reads a trace; name is what errors call it.
+// readCloser closes a decompressor and the file under it.
+type readCloser struct {
+	io.Reader
+	f io.Closer
+}
+
+func (r readCloser) Close() error { return r.f.Close() }
+
+// parseLackey parses a whole trace from r, kept in memory (compact form);
+// name is what errors call it.
 func parseLackey(name string, r io.Reader) (*lackeyTrace, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	tr := &lackeyTrace{path: name}
+	if err := tr.scan(r, func(a uint64) { tr.acc = append(tr.acc, a) }); err != nil {
+		return nil, err
+	}
+	tr.once.Do(func() {})
+	return tr, nil
+}
+
+// scan parses the trace from r, recording its pages and counts, and passes
+// each access to keep (if not nil).
+func (tr *lackeyTrace) scan(r io.Reader, keep func(a uint64)) error {
 	seen := map[uint64]struct{}{}
 	var last [2]uint64 // the last page of instruction and data accesses, +1 (0: none)
-	for n := 1; sc.Scan(); n++ {
-		a, ok, err := parseLackeyLine(sc.Bytes())
-		if err != nil {
-			return nil, fmt.Errorf("%s line %d: %v", name, n, err)
-		}
-		if !ok { // a valgrind message or a blank line
-			continue
-		}
-		tr.acc = append(tr.acc, a)
+	err := eachLackey(tr.path, r, func(a uint64) error {
+		tr.n++
 		kind := a & 3
 		tr.counts[kind]++
 		first, words := lackeyWords(a)
@@ -176,9 +207,13 @@ func parseLackey(name string, r io.Reader) (*lackeyTrace, error) {
 				last[side] = p + 1
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		if keep != nil {
+			keep(a)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	pages := make([]uint64, 0, len(seen))
 	for p := range seen {
@@ -193,12 +228,188 @@ func parseLackey(name string, r io.Reader) (*lackeyTrace, error) {
 			tr.runs = append(tr.runs, lackeyRun{p, 1})
 		}
 	}
-	return tr, nil
+	return nil
 }
 
+// eachLackey parses the lines of r, calling f with each access; a line that
+// does not parse is an error naming name and the line.
+func eachLackey(name string, r io.Reader, f func(a uint64) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		a, ok, err := parseLackeyLine(sc.Bytes())
+		if err != nil {
+			return fmt.Errorf("%s line %d: %v", name, n, err)
+		}
+		if ok { // else a valgrind message or a blank line
+			if err := f(a); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// compact returns the trace's accesses in memory, parsing the file once.
+func (tr *lackeyTrace) compact() ([]uint64, error) {
+	tr.once.Do(func() {
+		r, err := tr.open()
+		if err != nil {
+			tr.accErr = err
+			return
+		}
+		defer r.Close()
+		acc := make([]uint64, 0, tr.n)
+		tr.accErr = eachLackey(tr.path, r, func(a uint64) error { acc = append(acc, a); return nil })
+		if tr.accErr == nil && len(acc) != tr.n {
+			tr.accErr = fmt.Errorf("%s changed since it was read (%d accesses, then %d)", tr.path, tr.n, len(acc))
+		}
+		tr.acc = acc
+	})
+	return tr.acc, tr.accErr
+}
+
+// lackeyBatch is how many accesses the streaming parser hands over at once.
+const lackeyBatch = 4096
+
+// stream calls f with the trace's accesses in order, in batches, parsing
+// the file on a goroutine of its own while f runs (two host cores: the
+// parse and the emulation overlap). f must not keep a batch.
+func (tr *lackeyTrace) stream(f func(batch []uint64) error) error {
+	if tr.open == nil {
+		return f(tr.acc)
+	}
+	r, err := tr.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	full := make(chan []uint64, 4)
+	free := make(chan []uint64, 4)
+	for range 4 {
+		free <- make([]uint64, 0, lackeyBatch)
+	}
+	done := make(chan struct{})
+	parseErr := make(chan error, 1)
+	go func() {
+		defer close(full)
+		b := <-free
+		err := eachLackey(tr.path, r, func(a uint64) error {
+			b = append(b, a)
+			if len(b) == lackeyBatch {
+				select {
+				case full <- b:
+				case <-done:
+					return errStopped
+				}
+				select {
+				case b = <-free:
+				case <-done:
+					return errStopped
+				}
+				b = b[:0]
+			}
+			return nil
+		})
+		if err == nil && len(b) > 0 {
+			select {
+			case full <- b:
+			case <-done:
+			}
+		}
+		parseErr <- err
+	}()
+	var ferr error
+	for b := range full {
+		if ferr == nil {
+			ferr = f(b)
+			if ferr != nil {
+				close(done)
+			}
+		}
+		free <- b
+	}
+	if ferr != nil {
+		return ferr
+	}
+	if err := <-parseErr; err != nil && err != errStopped {
+		return err
+	}
+	return nil
+}
+
+var errStopped = errors.New("stopped")
+
 // parseLackeyLine returns the packed access of a line; ok is false for a
-// line to skip.
+// line to skip. The common line ("I  04001c70,3", " L 1ffefffd38,8") takes
+// one pass over its bytes; anything else, well formed or not, goes to
+// parseLackeyLineSlow, which says what is wrong.
 func parseLackeyLine(b []byte) (a uint64, ok bool, err error) {
+	if len(b) < 5 {
+		return parseLackeyLineSlow(b)
+	}
+	var kind uint64
+	i := 3
+	switch {
+	case b[0] == 'I' && b[1] == ' ':
+		kind, i = lackeyI, 2
+	case b[0] == ' ' && b[2] == ' ' && b[1] == 'L':
+		kind = lackeyL
+	case b[0] == ' ' && b[2] == ' ' && b[1] == 'S':
+		kind = lackeyS
+	case b[0] == ' ' && b[2] == ' ' && b[1] == 'M':
+		kind = lackeyM
+	default:
+		return parseLackeyLineSlow(b)
+	}
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	var addr uint64
+	digits := 0
+	for ; i < len(b); i++ {
+		d := hexDigit[b[i]]
+		if d > 15 {
+			break
+		}
+		addr = addr<<4 | uint64(d)
+		digits++
+	}
+	if digits == 0 || digits > 12 || i >= len(b) || b[i] != ',' {
+		return parseLackeyLineSlow(b)
+	}
+	i++
+	var size uint64
+	digits = 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		size = size*10 + uint64(b[i]-'0')
+		digits++
+	}
+	if digits == 0 || digits > 9 || i != len(b) || size == 0 || addr+size-1 >= 1<<lackeyVABits {
+		return parseLackeyLineSlow(b)
+	}
+	return addr<<lackeyAddrShift | min(size, lackeySizeMax)<<2 | kind, true, nil
+}
+
+// hexDigit is each byte's value as a hexadecimal digit, 255 if it is none.
+var hexDigit = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 255
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c], t[c-'a'+'A'] = c-'a'+10, c-'a'+10
+	}
+	return t
+}()
+
+// parseLackeyLineSlow is parseLackeyLine for every line, with its errors.
+func parseLackeyLineSlow(b []byte) (a uint64, ok bool, err error) {
 	if len(b) >= 2 && b[0] == '=' && b[1] == '=' {
 		return 0, false, nil
 	}
@@ -338,6 +549,23 @@ func (tr *lackeyTrace) setup(env *Env) (func(c *mmu.CPU), *mm.MM, error) {
 			return
 		}
 		var val uint64
+		if rounds == 1 && tr.uses.Add(1) == 1 && tr.open != nil {
+			// Played once: streamed from the file, never held whole.
+			i := 0
+			if err := tr.stream(func(batch []uint64) error {
+				for _, a := range batch {
+					val++
+					if err := replayLackeyUnchecked(task, a, val); err != nil {
+						return accessError(i, a, err)
+					}
+					i++
+				}
+				return nil
+			}); err != nil {
+				env.Fail("lackey: %v", err)
+			}
+			return
+		}
 		for round := 0; round < rounds; round++ {
 			if err := tr.replay(task, 0, &val, nil); err != nil {
 				env.Fail("lackey: round %d: %v", round, err)
@@ -361,17 +589,50 @@ func (tr *lackeyTrace) mapInto(t *mm.Task) error {
 // round), storing *val (incremented per access); it stops early when stop
 // (if not nil) says so.
 func (tr *lackeyTrace) replay(t *mm.Task, from int, val *uint64, stop func() bool) error {
-	n := len(tr.acc)
+	acc, err := tr.compact()
+	if err != nil {
+		return err
+	}
+	n := len(acc)
 	for j := 0; j < n; j++ {
 		i := (from + j) % n
-		a := tr.acc[i]
+		a := acc[i]
 		*val++
 		if err := replayLackey(t, a, *val); err != nil {
-			return fmt.Errorf("access %d (%s %#x,%d): %v", i,
-				lackeyKindNames[a&3], a>>lackeyAddrShift, a>>2&lackeySizeMax, err)
+			return accessError(i, a, err)
 		}
 		if stop != nil && j%1024 == 0 && stop() {
 			return nil
+		}
+	}
+	return nil
+}
+
+// accessError names the access of the trace that failed.
+func accessError(i int, a uint64, err error) error {
+	return fmt.Errorf("access %d (%s %#x,%d): %v", i, lackeyKindNames[a&3], a>>lackeyAddrShift, a>>2&lackeySizeMax, err)
+}
+
+// replayLackeyUnchecked is replayLackey without the oracle: the replay of
+// lackey:PATH is one task with nothing racing it — no other thread, no
+// system call or reclaim during it (every page it touches is mapped first
+// and fits the machine) — so the oracle could find nothing.
+func replayLackeyUnchecked(t *mm.Task, a, val uint64) error {
+	first, words := lackeyWords(a)
+	kind := a & 3
+	end := first + words*8
+	if kind != lackeyS {
+		for va := first; va < end; va += 8 {
+			if _, err := t.LoadUnchecked(va); err != nil {
+				return err
+			}
+		}
+	}
+	if kind >= lackeyS {
+		for va := first; va < end; va += 8 {
+			if err := t.StoreUnchecked(va, val); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

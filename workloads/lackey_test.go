@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -168,8 +169,8 @@ func TestLackeyTrueTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tr.acc) != 20000 {
-		t.Errorf("%d accesses, want 20000", len(tr.acc))
+	if tr.n != 20000 {
+		t.Errorf("%d accesses, want 20000", tr.n)
 	}
 	const rounds = 2
 	m, k, env := newLackeyEnv(t, rounds)
@@ -181,7 +182,7 @@ func TestLackeyTrueTrace(t *testing.T) {
 	if err := m.Run(body); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("replay of %d accesses x %d rounds: %v", len(tr.acc), rounds, time.Since(start))
+	t.Logf("replay of %d accesses x %d rounds: %v", tr.n, rounds, time.Since(start))
 	if errs := env.Errors(); len(errs) != 0 {
 		t.Errorf("errors: %v", errs)
 	}
@@ -189,8 +190,8 @@ func TestLackeyTrueTrace(t *testing.T) {
 		t.Errorf("%d violations, first %v", n, k.Oracle().FirstAny())
 	}
 	ctr := m.Counters()
-	if ctr.Accesses < uint64(rounds*len(tr.acc)) {
-		t.Errorf("%d accesses counted, want at least %d", ctr.Accesses, rounds*len(tr.acc))
+	if ctr.Accesses < uint64(rounds*tr.n) {
+		t.Errorf("%d accesses counted, want at least %d", ctr.Accesses, rounds*tr.n)
 	}
 	t.Logf("counters: %d accesses, %d stores, %d walks, %d faults", ctr.Accesses, ctr.Stores, ctr.Walks, ctr.FaultCount())
 	vmas := space.VMAs()
@@ -212,7 +213,7 @@ func TestLackeyTrueTrace(t *testing.T) {
 		}
 	}
 	t.Logf("%d accesses (I %d, L %d, S %d, M %d), %d pages in %d mappings",
-		len(tr.acc), tr.counts[lackeyI], tr.counts[lackeyL], tr.counts[lackeyS], tr.counts[lackeyM], tr.pages, len(tr.runs))
+		tr.n, tr.counts[lackeyI], tr.counts[lackeyL], tr.counts[lackeyS], tr.counts[lackeyM], tr.pages, len(tr.runs))
 }
 
 // The public Setup, on a small trace: stores read back as the oracle expects.
@@ -243,5 +244,52 @@ func TestLackeySetup(t *testing.T) {
 	// 3 rounds of 1 + 1 + 2x2 + 2 words.
 	if ctr := m.Counters(); ctr.Accesses < 3*8 || ctr.Stores < 3*3 {
 		t.Errorf("%d accesses, %d stores", ctr.Accesses, ctr.Stores)
+	}
+}
+
+// A trace streamed from its file (played once) and one held in memory
+// (parsed whole, or made compact on reuse) replay to the same counters.
+func TestLackeyStreamedEqualsCompact(t *testing.T) {
+	const path = "testdata/true.lackey"
+	run := func(tr *lackeyTrace, rounds int) mmu.Counters {
+		t.Helper()
+		m, _, env := newLackeyEnv(t, rounds)
+		body, _, err := tr.setup(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Run(body); err != nil {
+			t.Fatal(err)
+		}
+		if errs := env.Errors(); len(errs) != 0 {
+			t.Fatal(errs)
+		}
+		c := m.Counters()
+		c.Cycles, c.DSBWaitCycles = 0, 0
+		return c
+	}
+	streamed, err := parseLackeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inMemory, err := parseLackey(path, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := run(streamed, 1) // first use: streamed
+	if streamed.acc != nil {
+		t.Fatal("a trace played once was held in memory")
+	}
+	b := run(inMemory, 1)
+	c := run(streamed, 1) // second use: compact
+	if streamed.acc == nil {
+		t.Fatal("a trace played twice was not made compact")
+	}
+	if a != b || a != c {
+		t.Fatalf("counters differ:\nstreamed %+v\nin memory %+v\ncompact %+v", a, b, c)
 	}
 }

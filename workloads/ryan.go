@@ -224,7 +224,7 @@ func newVictim(p Params, seed uint64) (*victim, error) {
 func (v *victim) run(t *mm.Task, id, hot int, base uint64, stop func() bool) error {
 	if v.trace != nil {
 		var val uint64
-		from := id * len(v.trace.acc) / hot
+		from := id * v.trace.n / hot
 		for !stop() {
 			if err := v.trace.replay(t, from, &val, stop); err != nil {
 				return err

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/mmubench/mmubench/bench"
 	"github.com/mmubench/mmubench/mmu"
@@ -131,4 +133,17 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (positional []string, hel
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// startCPUProfile profiles the host CPU into path until the returned stop.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

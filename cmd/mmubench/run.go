@@ -33,8 +33,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	mf := addMachineFlags(fs, &cfg)
 	traceOut := fs.String("trace-out", "", "det mode, one run: write the run's schedule (its scheduler choices) to this file")
 	replay := fs.String("replay", "", "det mode, one run: follow the schedule in this file (from --trace-out or explore) instead of the seed; a schedule that carries its configuration runs that")
+	cpuprofile := fs.String("cpuprofile", "", "write a host CPU profile of the runs to this file (go tool pprof)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			return usageError{err}
+		}
+		defer stop()
 	}
 	if err := mf.apply(&cfg); err != nil {
 		return usageError{err}
