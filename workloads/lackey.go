@@ -15,8 +15,11 @@
 // bytes. Lines starting with "==" (valgrind's own messages) and blank lines
 // are skipped; every other line must parse, and a size of 0 or an access
 // reaching beyond 48 bits of address is an error too. The whole trace is
-// parsed when the workload is made, so a bad line is reported before
-// anything runs.
+// scanned when the workload is made, so a bad line is reported before
+// anything runs; the scan keeps only the pages it touches, and a replay
+// played once streams the file again (parsed on a goroutine of its own
+// while the emulated CPU replays), so a trace is never held whole unless it
+// is replayed again in the process (then 8 bytes an access).
 //
 // Mapping the trace onto the machine:
 //   - One user task on CPU 0 of a fresh mm replays it; the other CPUs idle.
@@ -30,8 +33,10 @@
 //     only their pages are mapped).
 //   - I and L are loads; the machine has no separate instruction TLB, so
 //     an instruction fetch is a data load through the same TLBs. S stores
-//     the access's index in the replay (a deterministic value the oracle
-//     checks later loads against); M is a load then a store.
+//     the access's index in the replay (a deterministic value); M is a load
+//     then a store. Alone (lackey:PATH) nothing races the replay, so it
+//     bypasses the oracle; as mprotect-under-reclaim's victims the oracle
+//     checks every access.
 //   - Rounds is how many times the whole trace is replayed (default 1).
 //   - A SIGSEGV or other error ends the replay and is reported with Fail.
 package workloads
