@@ -36,7 +36,7 @@ func (r CalibrationRow) Diff() float64 { return r.Model - r.Pct }
 // Within reports whether the model meets the row's target.
 func (r CalibrationRow) Within() bool { return math.Abs(r.Diff()) <= r.Target }
 
-// The published figures (KERNEL.md §4 and the threads they come from).
+// The published figures (docs/kernel-model.md §4 and the threads they come from).
 // Time changes are negative when faster; index changes positive when better.
 var published = []Published{
 	{"pageout-loop", "batched-vs-no-batch", -6.1, 2, "43b3dfdd0455: Snapdragon 888, 14.69 s -> 13.80 s"},

@@ -79,7 +79,7 @@ func TestStaleTLBInvariant(t *testing.T) {
 			c.Params.Order = tc.order
 			const seeds = 20
 			bad, stale := seedsWithViolationsIn(t, c, seeds)
-			if tc.wantStale && stale < seeds/2 {
+			if tc.wantStale && 2*stale < seeds {
 				t.Fatalf("stale_tlb in %d of %d seeds, want most", stale, seeds)
 			}
 			if !tc.wantStale && stale > 0 {

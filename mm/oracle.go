@@ -11,8 +11,8 @@ import (
 	"github.com/mmubench/mmubench/mmu"
 )
 
-// ViolationKind is a kind of broken user-visible semantics (DESIGN.md,
-// "Correctness").
+// ViolationKind is a kind of broken user-visible semantics (README, "How
+// correctness is judged").
 type ViolationKind int
 
 const (

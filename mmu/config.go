@@ -18,7 +18,7 @@ const (
 )
 
 // Config describes a machine. Its zero TLB geometries mean "off" for L2 and
-// the walk cache; DefaultConfig gives the defaults of KERNEL.md §5.
+// the walk cache; DefaultConfig gives the defaults of docs/kernel-model.md §5.
 type Config struct {
 	CPUs        int         `json:"cpus"`
 	Frames      int         `json:"frames"` // physical memory, in 4 KiB frames

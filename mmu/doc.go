@@ -3,7 +3,7 @@
 // frames that hold real data, and the interconnect that carries broadcast TLB
 // invalidations between them.
 //
-// The architectural rules it keeps (Arm ARM, VMSAv8-64; see KERNEL.md §3):
+// The architectural rules it keeps (Arm ARM, VMSAv8-64; see docs/kernel-model.md §3):
 //
 //   - Fills come only from valid descriptors. The hardware sets AF in memory
 //     on a walk (TCR_EL1.HA), and a store through a cached entry that is

@@ -9,7 +9,7 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
-// TestDescriptorBits checks each bit and field of the KERNEL.md §3 descriptor
+// TestDescriptorBits checks each bit and field of the docs/kernel-model.md §3 descriptor
 // table: the constant sits at the documented position, the accessor sees it
 // set and clear, and the accessor sees no other bit.
 func TestDescriptorBits(t *testing.T) {

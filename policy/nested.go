@@ -3,7 +3,7 @@ package policy
 import "github.com/mmubench/mmubench/mm"
 
 // NestedNone flushes only what this gather recorded: the MADV_FREE and
-// MADV_DONTNEED races of 2017 (seeds/001).
+// MADV_DONTNEED races of 2017 (docs/kernel-model.md §1, race B).
 type NestedNone struct{}
 
 func (NestedNone) Name() string                         { return "none" }

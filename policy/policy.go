@@ -7,7 +7,7 @@
 //   - nested gathers (mm.NestedPolicy), what tlb_finish_mmu does when
 //     another mmu_gather on the mm is live: none, range, fullmm.
 //
-// The names are the project's; KERNEL.md §1 maps each to its kernel commit.
+// The names are the project's; docs/kernel-model.md §1 maps each to its kernel commit.
 package policy
 
 import (
