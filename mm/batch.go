@@ -122,7 +122,9 @@ func (t *Task) TryToUnmapFlushDirty() {
 func (t *Task) lockTable(mm *MM, lt pagetable.LeafTable, lo, hi int) func() {
 	ptl := mm.ptl(lt.PFN)
 	ptl.Lock(t.th)
+	t.locked, t.lockedOK = lt.Base, true
 	t.FlushTLBBatchedPending(mm)
+	t.lockedOK = false
 	t.noteVisit(ptl, lt, lo, hi)
 	return func() { ptl.Unlock(t.th) }
 }

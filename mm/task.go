@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mmubench/mmubench/mmu"
+	"github.com/mmubench/mmubench/pagetable"
 	"github.com/mmubench/mmubench/sched"
 )
 
@@ -36,6 +37,16 @@ type Task struct {
 
 	call  *sysCall   // the checked system call in progress (syscall.go)
 	calls []*sysCall // the last few that returned, oldest first
+
+	locked   uint64 // the first VA of the table whose PTL flush_tlb_batched_pending runs under
+	lockedOK bool
+}
+
+// LockedTable is the VA range [lo, hi) of the level-3 table whose PTL t
+// holds while its flush_tlb_batched_pending runs (ok false otherwise): what
+// a policy that flushes only the caller's table would flush.
+func (t *Task) LockedTable() (lo, hi uint64, ok bool) {
+	return t.locked, t.locked + 1<<pagetable.LevelShift(pagetable.Levels-2), t.lockedOK
 }
 
 // NewTask binds a task to cpu, switching the CPU to mm's address space (mm

@@ -22,7 +22,8 @@ type Info struct {
 	Name, Description string
 }
 
-// BatchPolicies lists the batched-unmap policies.
+// BatchPolicies lists the batched-unmap policies, in the order they were
+// registered (the project's first).
 var BatchPolicies = []Info{
 	{"no-batch", "no deferral: every reclaim unmap does TLBI + DSB at once (arm64 before 43b3dfdd0455)"},
 	{"dsb-only", "deferred TLBIs; flush_tlb_batched_pending is a bare DSB on the calling CPU (arm64 43b3dfdd0455 until 2025: unsafe)"},
@@ -38,32 +39,45 @@ var NestedPolicies = []Info{
 	{"fullmm", "a nested tlb_finish_mmu flushes the whole mm (7a30df49f63a, today)"},
 }
 
+var (
+	batchByName = map[string]mm.BatchPolicy{
+		"no-batch": NoBatch{}, "dsb-only": DSBOnly{}, "flush-mm": FlushMM{}, "range": Range{}, "range-ideal": RangeIdeal{},
+	}
+	nestedByName = map[string]mm.NestedPolicy{"none": NestedNone{}, "range": NestedRange{}, "fullmm": NestedFullMM{}}
+)
+
+// RegisterBatch adds a batched-unmap policy: a file of its own calls it
+// from its init (docs/your-policy.md). p.Name() must be name. Policies
+// are values shared by every run: keep their state in the mm or the task.
+func RegisterBatch(name, description string, p mm.BatchPolicy) {
+	if _, dup := batchByName[name]; dup || p.Name() != name {
+		panic(fmt.Sprintf("policy: batch policy %q registered twice, or named %q", name, p.Name()))
+	}
+	batchByName[name] = p
+	BatchPolicies = append(BatchPolicies, Info{name, description})
+}
+
+// RegisterNested adds a nested-gather policy, as RegisterBatch does.
+func RegisterNested(name, description string, p mm.NestedPolicy) {
+	if _, dup := nestedByName[name]; dup || p.Name() != name {
+		panic(fmt.Sprintf("policy: nested policy %q registered twice, or named %q", name, p.Name()))
+	}
+	nestedByName[name] = p
+	NestedPolicies = append(NestedPolicies, Info{name, description})
+}
+
 // Batch returns the batched-unmap policy called name.
 func Batch(name string) (mm.BatchPolicy, error) {
-	switch name {
-	case "no-batch":
-		return NoBatch{}, nil
-	case "dsb-only":
-		return DSBOnly{}, nil
-	case "flush-mm":
-		return FlushMM{}, nil
-	case "range":
-		return Range{}, nil
-	case "range-ideal":
-		return RangeIdeal{}, nil
+	if p, ok := batchByName[name]; ok {
+		return p, nil
 	}
 	return nil, fmt.Errorf("unknown policy %q (valid: %s)", name, names(BatchPolicies))
 }
 
 // Nested returns the nested-gather policy called name.
 func Nested(name string) (mm.NestedPolicy, error) {
-	switch name {
-	case "none":
-		return NestedNone{}, nil
-	case "range":
-		return NestedRange{}, nil
-	case "fullmm":
-		return NestedFullMM{}, nil
+	if p, ok := nestedByName[name]; ok {
+		return p, nil
 	}
 	return nil, fmt.Errorf("unknown nested policy %q (valid: %s)", name, names(NestedPolicies))
 }

@@ -112,6 +112,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var failed []string
+	violating, firstBad := 0, ""
 	for i := 0; i < *runs; i++ {
 		if ctx.Err() != nil { // Ctrl-C: what finished is printed, and said so
 			if err := out.Close(); err != nil {
@@ -128,6 +129,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		if len(res.Errors) > 0 {
 			failed = append(failed, fmt.Sprintf("seed %d: %s", c.Machine.Sched.Seed, strings.Join(res.Errors, "; ")))
 		}
+		if res.ViolationCount() > 0 {
+			if violating++; firstBad == "" {
+				firstBad = fmt.Sprintf("; the first, seed %d: %v", c.Machine.Sched.Seed, res.First)
+			}
+		}
 		if *traceOut != "" {
 			res.Trace.Config = c.TraceConfig()
 			if err := bench.AtomicWrite(*traceOut, func(w io.Writer) error { _, err := res.Trace.WriteTo(w); return err }); err != nil {
@@ -141,6 +147,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err := out.Close(); err != nil {
 		return err
 	}
+	// The verdict in one line, whatever the format (stderr: stdout is the data).
+	fmt.Fprintf(stderr, "%d of %d runs with violations%s\n", violating, *runs, firstBad)
 	switch len(failed) {
 	case 0:
 		return nil
