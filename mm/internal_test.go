@@ -102,3 +102,32 @@ func TestOracleWordsAndTies(t *testing.T) {
 		})
 	}
 }
+
+// arrivesDuringFlush is a policy whose flush sees a new reclaim batch
+// arrive while it runs (another reclaimer's set_tlb_ubc_flush_pending).
+type arrivesDuringFlush struct {
+	deferAll
+	mm *MM
+}
+
+func (a *arrivesDuringFlush) FlushPending(*Task, *MM) { IncTLBFlushBatched(&a.mm.tlbFlushBatched) }
+
+// flush_tlb_batched_pending marks flushed only the batches it saw: one that
+// lands during its flush stays pending for the next caller (the
+// compare-and-swap; a plain store would lose it).
+func TestBatchArrivingDuringFlushStaysPending(t *testing.T) {
+	k, tk, _ := internalRig(t)
+	p := &arrivesDuringFlush{mm: tk.mm}
+	k.batch = p
+	IncTLBFlushBatched(&tk.mm.tlbFlushBatched) // one batch pending
+	tk.FlushTLBBatchedPending(tk.mm)
+	if pending, flushed := BatchedPending(tk.mm.tlbFlushBatched.Load()); pending == flushed {
+		t.Fatalf("the batch that arrived during the flush was marked flushed (pending %d, flushed %d)", pending, flushed)
+	}
+	// Without a new arrival the next call catches up.
+	k.batch = &deferAll{}
+	tk.FlushTLBBatchedPending(tk.mm)
+	if pending, flushed := BatchedPending(tk.mm.tlbFlushBatched.Load()); pending != flushed {
+		t.Fatalf("after a quiet flush: pending %d, flushed %d", pending, flushed)
+	}
+}

@@ -230,6 +230,7 @@ func TestLazyfreeDiscard(t *testing.T) {
 // to finish sees the first (mm_tlb_flush_nested) and the nested policy
 // decides its flush.
 func TestNestedGathers(t *testing.T) {
+	flushes := map[string]uint64{} // range flushes and flush_tlb_mm calls, over the seeds
 	for _, tc := range []struct {
 		nested    string
 		wantASID  bool // fullmm flushes with ASIDE1IS
@@ -268,12 +269,18 @@ func TestNestedGathers(t *testing.T) {
 				}))
 				nested += g.k.Stats.NestedFlushes.Load()
 				asid += g.m.Counters().TLBI[mmu.ASIDE1IS]
+				flushes[tc.nested] += g.k.Stats.RangeFlushes.Load() + g.k.Stats.FlushMM.Load()
 			}
 			if nested == 0 {
 				t.Fatal("40 seeds never nested two gathers")
 			}
 			if tc.wantASID != (asid > 0) {
 				t.Fatalf("ASIDE1IS issued %d times under %s", asid, tc.nested)
+			}
+			// A nested gather that recorded nothing flushes only if the
+			// policy makes it: more flushes than under none, same seeds.
+			if got := flushes[tc.nested] > flushes["none"]; tc.nested != "none" && got != tc.wantFlush {
+				t.Fatalf("%d flushes under %s, %d under none: want more = %v", flushes[tc.nested], tc.nested, flushes["none"], tc.wantFlush)
 			}
 		})
 	}
