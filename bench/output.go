@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-
-	"github.com/olekukonko/tablewriter"
+	"strings"
 
 	"github.com/mmubench/mmubench/mm"
 )
@@ -145,37 +144,191 @@ func (j *jsonWriter) Write(r *Result) error { return j.e.Encode(r) }
 func (j *jsonWriter) Close() error          { return nil }
 
 type tableWriter struct {
-	w    io.Writer
-	rows [][]string
+	w       io.Writer
+	command string
+	results []*Result
 }
 
-// tableColumns are the CSV columns a terminal table shows.
-var tableColumns = []string{"workload", "policy", "nested", "cpus", "sched", "seed", "accesses", "miss_rate",
-	"tlbi", "dsb", "flush_mm", "violations", "protection_violations", "lost_writes", "use_after_free", "stale_tlb", "emu_cycles"}
+// SetCommand names the command line a table writer's output says produced
+// it (a no-op for the other formats).
+func SetCommand(w Writer, command string) {
+	if t, ok := w.(*tableWriter); ok {
+		t.command = command
+	}
+}
 
 func (t *tableWriter) Write(r *Result) error {
-	row := r.CSVRow()
-	var out []string
-	for _, col := range tableColumns {
-		for i, h := range CSVHeader {
-			if h == col {
-				out = append(out, row[i])
-			}
-		}
-	}
-	t.rows = append(t.rows, out)
+	t.results = append(t.results, r)
 	return nil
 }
 
+// runFigures are the figures a run's table shows, in order, when they have
+// values (and, for several runs, differ between them).
+var runFigures = []struct{ col, label string }{
+	{"violations", "violations"}, {"stale_tlb", "stale TLB"}, {"protection_violations", "protection"},
+	{"lost_writes", "lost writes"}, {"use_after_free", "use after free"},
+	{"accesses", "accesses"}, {"miss_rate", "miss rate"}, {"tlbi", "TLBIs"}, {"dsb", "DSBs"},
+	{"flush_mm", "flush_tlb_mm"}, {"batched_pending", "pending found"}, {"faults", "faults"},
+	{"emu_cycles", "cycles"}, {"cycles_per_iter", "cycles/iter"}, {"flush_refills", "flush refills"},
+	{"flush_overhead_pct", "flush overhead %"}, {"hot_miss_rate", "hot miss rate"}, {"index", "index"},
+	{"loops_per_minute", "loops/min"}, {"accesses_per_sec", "accesses/s"}, {"ptep_clear_flush_pct", "ptep_clear_flush %"},
+}
+
+// Close prints one run as a short block (its configuration, then its
+// violations with the first named, then the figures that have values) and
+// several as a narrow table of the figures that differ between them; each
+// after the line that says what produced it, all within 80 columns.
 func (t *tableWriter) Close() error {
-	tw := tablewriter.NewWriter(t.w)
-	tw.Header(tableColumns)
-	if err := tw.Bulk(t.rows); err != nil {
+	if len(t.results) == 0 {
+		return nil
+	}
+	rows := make([]map[string]string, len(t.results))
+	for i, r := range t.results {
+		rows[i] = map[string]string{}
+		for j, v := range r.CSVRow() {
+			rows[i][CSVHeader[j]] = v
+		}
+	}
+	first, last := rows[0]["seed"], rows[len(rows)-1]["seed"]
+	seeds := "seed " + first
+	if len(rows) > 1 {
+		seeds = "seeds " + first + "-" + last
+	}
+	prov := fmt.Sprintf("mmubench %s; %s", t.results[0].Version, seeds)
+	if t.command != "" {
+		prov += "; " + t.command
+	}
+	var b strings.Builder
+	for _, l := range wrap(prov, 80) {
+		b.WriteString(l + "\n")
+	}
+	r0 := rows[0]
+	ident := fmt.Sprintf("%s  policy=%s nested=%s  cpus=%s %s", r0["workload"], r0["policy"], r0["nested"], r0["cpus"], r0["sched"])
+	if o := r0["order"]; o != "" && len(rows) == 1 {
+		ident += " order=" + o
+	}
+	if len(rows) == 1 {
+		ident += " seed=" + first
+	}
+	for _, l := range wrap(ident, 80) {
+		b.WriteString(l + "\n")
+	}
+	if len(rows) == 1 {
+		t.block(&b, t.results[0], r0)
+	} else if err := t.table(&b, rows); err != nil {
 		return err
 	}
-	if err := tw.Render(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintln(t.w)
+	_, err := io.WriteString(t.w, b.String())
 	return err
+}
+
+func has(v string) bool { return v != "" && v != "0" && v != "0.000000" }
+
+// block writes one run's figures, a few to a line.
+func (t *tableWriter) block(b *strings.Builder, r *Result, row map[string]string) {
+	if r.First != nil {
+		for _, l := range wrap("first: "+r.First.String(), 80) {
+			b.WriteString(l + "\n")
+		}
+	}
+	for _, e := range r.Errors {
+		for _, l := range wrap("error: "+e, 80) {
+			b.WriteString(l + "\n")
+		}
+	}
+	line := ""
+	for _, f := range runFigures {
+		v := row[f.col]
+		if !has(v) && f.col != "violations" {
+			continue
+		}
+		item := f.label + " " + cell(v)
+		if line != "" && len(line)+3+len(item) > 80 {
+			b.WriteString(line + "\n")
+			line = ""
+		}
+		if line != "" {
+			line += " | "
+		}
+		line += item
+	}
+	if line != "" {
+		b.WriteString(line + "\n")
+	}
+}
+
+// trimFloat shortens a CSV float to 4 significant digits.
+func trimFloat(v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v
+	}
+	return FormatValue(f, false)
+}
+
+// table writes several runs: the seed, and the figures that differ
+// between them, as many as fit in 80 columns.
+func (t *tableWriter) table(b *strings.Builder, rows []map[string]string) error {
+	header := []string{"seed"}
+	cols := []string{"seed"}
+	for _, k := range []string{"order", "workload", "policy", "nested", "cpus"} {
+		if differs(rows, k) {
+			header, cols = append(header, k), append(cols, k)
+		}
+	}
+	width := func(col, label string) int {
+		n := len(label)
+		for _, r := range rows {
+			n = max(n, len(cell(r[col])))
+		}
+		return n + 3
+	}
+	used := 1
+	for _, c := range cols {
+		used += width(c, c)
+	}
+	for _, f := range runFigures {
+		if !differs(rows, f.col) && f.col != "violations" {
+			continue
+		}
+		if w := width(f.col, f.label); used+w <= 80 {
+			header, cols = append(header, f.label), append(cols, f.col)
+			used += w
+		}
+	}
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		for _, c := range cols {
+			out[i] = append(out[i], cell(r[c]))
+		}
+	}
+	tt := &TextTable{Header: header, Rows: out}
+	for _, r := range t.results {
+		if r.First != nil {
+			tt.Notes = append(tt.Notes, fmt.Sprintf("first violation (seed %d): %v", r.Config.Machine.Sched.Seed, r.First))
+			break
+		}
+	}
+	var buf strings.Builder
+	if err := tt.renderText(&buf); err != nil {
+		return err
+	}
+	b.WriteString(strings.TrimPrefix(buf.String(), "\n\n"))
+	return nil
+}
+
+func cell(v string) string {
+	if strings.Contains(v, ".") {
+		return trimFloat(v)
+	}
+	return v
+}
+
+func differs(rows []map[string]string, col string) bool {
+	for _, r := range rows[1:] {
+		if r[col] != rows[0][col] {
+			return true
+		}
+	}
+	return false
 }

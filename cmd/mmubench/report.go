@@ -33,6 +33,9 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	plotMetric := fs.String("plot-metric", "miss_rate", "metric the --plot chart shows")
 	plotX := fs.String("plot-x", "", "draw --plot as lines against this numeric column (one line per --by group) instead of bars")
 	where := fs.String("where", "", "comma-separated column=value conditions: only the runs that meet all of them")
+	format := fs.String("format", "text", "output: text (ASCII tables), email (plain columns, at most 78 wide), markdown, csv or json (the group statistics)")
+	detail := fs.Bool("detail", false, "the full statistics per metric (median, 95% interval, p95) instead of the verdict and cost summary; implied by --metrics or --by")
+	args0 := args
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), reportUsage)
 		fs.PrintDefaults()
@@ -62,6 +65,9 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Errorf("--metrics %s: not a numeric column (group by it with --by)", m)}
 		}
 	}
+	if !slices.Contains(append(slices.Clone(bench.TextFormats), "csv", "json"), *format) {
+		return usageError{fmt.Errorf("--format %q: want text, email, markdown, csv or json", *format)}
+	}
 	if *plotPath != "" {
 		if _, err := bench.PlotFormat(*plotPath); err != nil {
 			return usageError{err}
@@ -90,13 +96,35 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 			return usageError{err}
 		}
 	}
-	groups, err := summarize(file, table, byCols, metricCols)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: %d runs in %d groups by %s\n", file, len(table.Rows), len(groups), strings.Join(byCols, ","))
-	if err := bench.WriteReportTable(stdout, byCols, groups); err != nil {
-		return err
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	command := "mmubench report " + strings.Join(args0, " ")
+	switch {
+	case *format == "csv" || *format == "json":
+		groups, err := summarize(file, table, byCols, metricCols)
+		if err != nil {
+			return err
+		}
+		if err := bench.WriteGroups(stdout, *format, byCols, groups); err != nil {
+			return err
+		}
+	case *detail || set["metrics"] || set["by"]:
+		groups, err := summarize(file, table, byCols, metricCols)
+		if err != nil {
+			return err
+		}
+		if *format == "text" {
+			fmt.Fprintf(stdout, "%s\n%s: %d runs in %d groups by %s\n", bench.Provenance(table, command), file, len(table.Rows), len(groups), strings.Join(byCols, ","))
+			if err := bench.WriteReportTable(stdout, byCols, groups); err != nil {
+				return err
+			}
+		} else if err := bench.RenderTables(stdout, *format, bench.Provenance(table, command), bench.DetailTable(byCols, groups)); err != nil {
+			return err
+		}
+	default:
+		if err := printSummary(stdout, *format, table, command); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
 	}
 	if *plotPath == "" {
 		return nil

@@ -82,14 +82,16 @@ func TestReportCommand(t *testing.T) {
 		code int
 		want string // in stdout (code 0) or in the error
 	}{
-		{"default", []string{reportCSV}, 0, "reclaim-mprotect │ flush-mm │   none │    5 │       0/5"},
+		{"default", []string{reportCSV}, 0, "| reclaim-mprotect |    4/5 l |      0/5 |"},
+		{"detail", []string{reportCSV, "--detail"}, 0, "reclaim-mprotect │ flush-mm │   none │    5 │       0/5"},
 		{"flags-first", []string{"--by", "policy", "--metrics", "dsb,tlbi", reportCSV}, 0, "dsb-only │   10 │      6/10"},
 		{"flags-after", []string{reportCSV, "--by", "policy", "--metrics", "tlbi"}, 0, "[100, 305]"},
 		{"sparse-metric", []string{reportCSV, "--metrics", "cycles_per_iter"}, 0, "no values"},
 		{"help", []string{"-h"}, 0, ""},
 		{"no-file", nil, 2, "missing results file"},
 		{"two-files", []string{reportCSV, reportCSV}, 2, "unexpected argument"},
-		{"bad-flag", []string{reportCSV, "--format", "x"}, 2, "flag provided but not defined"},
+		{"bad-flag", []string{reportCSV, "--colour", "x"}, 2, "flag provided but not defined"},
+		{"bad-format", []string{reportCSV, "--format", "x"}, 2, `--format "x"`},
 		{"unknown-metric", []string{reportCSV, "--metrics", "miss_rate,speed"}, 2, `unknown metric "speed" (available: cpus, seed, accesses`},
 		{"unknown-by", []string{"--by", "workload,colour", reportCSV}, 2, `unknown --by column "colour" (available: workload, policy`},
 		{"empty-name", []string{"--metrics", "tlbi,,dsb", reportCSV}, 2, "empty column name"},

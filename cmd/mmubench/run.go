@@ -109,6 +109,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	bench.SetCommand(out, strings.TrimSpace("mmubench run "+strings.Join(args, " ")))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var failed []string
@@ -148,7 +149,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// The verdict in one line, whatever the format (stderr: stdout is the data).
-	fmt.Fprintf(stderr, "%d of %d runs with violations%s\n", violating, *runs, firstBad)
+	for _, l := range bench.Wrap(fmt.Sprintf("%d of %d runs with violations%s", violating, *runs, firstBad), 80) {
+		fmt.Fprintln(stderr, l)
+	}
 	switch len(failed) {
 	case 0:
 		return nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,6 +36,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	force := fs.Bool("force", false, "overwrite an existing OUT")
 	jobs := fs.Int("jobs", 0, "points run at once (0: one per host core, fewer if host memory is short)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	format := fs.String("format", "text", "the summary printed at the end: text, email (plain, at most 78 columns) or markdown")
 	repro := fs.Bool("reproducible", false, "write wall_ns as 0 and the version without VCS revision (det-mode reports that regenerate bit for bit)")
 	wl := fs.String("workloads", "", "comma-separated workloads")
 	pols := fs.String("policies", "", "comma-separated batched-unmap policies")
@@ -54,6 +56,9 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *jobs < 0 {
 		return usageError{fmt.Errorf("--jobs %d: must be >= 0", *jobs)}
+	}
+	if !slices.Contains(bench.TextFormats, *format) {
+		return usageError{fmt.Errorf("--format %q: want text, email or markdown", *format)}
 	}
 	if *seeds < 0 {
 		return usageError{fmt.Errorf("--seeds %d: must be >= 1", *seeds)}
@@ -192,7 +197,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 		what = fmt.Sprintf("shard %d/%d: %d of %d points", shard, nShards, len(todo), ps.Len())
 	}
 	fmt.Fprintf(stderr, "%s in %v; results in %s\n", what, time.Since(start).Round(time.Second), *out)
-	if err := printComparison(stdout, *out); err != nil {
+	if err := printComparison(stdout, *format, *out, "mmubench sweep "+strings.Join(args, " ")); err != nil {
 		return err
 	}
 	if failed > 0 {
@@ -326,12 +331,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// comparisonMetrics are what the sweep's closing table compares.
-var comparisonMetrics = []string{"miss_rate", "flush_overhead_pct", "cycles_per_iter", "dsb", "emu_cycles", "violations"}
-
-// printComparison prints the sweep's results grouped by workload, policy,
-// nested policy and CPU count, across seeds (the report's table).
-func printComparison(w io.Writer, csvPath string) error {
+// printComparison prints the sweep's summary: the verdict matrix and the
+// cost table, after the line that says what produced them.
+func printComparison(w io.Writer, format, csvPath, command string) error {
 	f, err := os.Open(csvPath)
 	if err != nil {
 		return err
@@ -341,10 +343,18 @@ func printComparison(w io.Writer, csvPath string) error {
 	if err != nil {
 		return err
 	}
-	by := []string{"workload", "policy", "nested", "cpus"}
-	groups, err := bench.Summarize(t, by, comparisonMetrics)
+	return printSummary(w, format, t, command)
+}
+
+// printSummary renders the verdict matrix and the cost tables of t.
+func printSummary(w io.Writer, format string, t *bench.Table, command string) error {
+	verdicts, err := bench.Verdicts(t)
 	if err != nil {
 		return err
 	}
-	return bench.WriteReportTable(w, by, groups)
+	costs, err := bench.Costs(t)
+	if err != nil {
+		return err
+	}
+	return bench.RenderTables(w, format, bench.Provenance(t, command), append([]*bench.TextTable{verdicts}, costs...)...)
 }
