@@ -25,9 +25,14 @@ const staleGen = 1 << 31
 // load (LDR). A fault is returned, not taken: the kernel above handles it.
 func (c *CPU) Load(va uint64) (uint64, Fault) {
 	c.yieldPoint()
-	e, f := c.translate(va, false)
-	if f != FaultNone {
-		return 0, f
+	i, e := c.hitL1(va)
+	if e != nil && c.allowsL1(e, permUser) {
+		c.countHitL1(i)
+	} else {
+		var f Fault
+		if e, f = c.translate(va, false); f != FaultNone {
+			return 0, f
+		}
 	}
 	return atomic.LoadUint64(&c.data[e.pfn*FrameWords+(va&0xfff)>>3]), FaultNone
 }
@@ -37,9 +42,14 @@ func (c *CPU) Load(va uint64) (uint64, Fault) {
 func (c *CPU) Store(va, val uint64) Fault {
 	c.yieldPoint()
 	c.ctr.Stores++
-	e, f := c.translate(va, true)
-	if f != FaultNone {
-		return f
+	i, e := c.hitL1(va)
+	if e != nil && c.allowsL1(e, permUser|permWrite) {
+		c.countHitL1(i)
+	} else {
+		var f Fault
+		if e, f = c.translate(va, true); f != FaultNone {
+			return f
+		}
 	}
 	atomic.StoreUint64(&c.data[e.pfn*FrameWords+(va&0xfff)>>3], val)
 	return FaultNone
@@ -62,20 +72,103 @@ func (c *CPU) Probe(va uint64) (uint64, bool) {
 	return 0, false
 }
 
-// translate is the hardware's address translation for one access.
+// hitL1, allowsL1 and countHitL1 are the common case of an access, inlined
+// into Load and Store (each is small enough for the compiler to inline):
+// va's translation is at the first probe of a fully associative LRU L1's
+// index (the default L1) — hitL1 returns its way and entry — and allows the
+// access (need: permUser, and permWrite for a store) through a frame
+// unchanged since the fill — allowsL1 (freeepoch.go). countHitL1 then counts the hit and
+// stamps the way as translate would. Otherwise nothing has changed, and the
+// caller runs translate, which finds the same state.
+func (c *CPU) hitL1(va uint64) (int, *tlbEntry) {
+	t := c.l1
+	if va&badVABits != 0 || t.nlog >= t.logCap {
+		return 0, nil // (a full hit log is translate's to flush)
+	}
+	tag := c.tagBase | va>>pagetable.PageShift // leafTag(c.asid, va): va is below 2^48
+	i := int(t.index[tag*tlbHashMul>>(t.shift&63)]) - 1
+	if i < 0 || t.entries[i].tag != tag {
+		return 0, nil
+	}
+	return i, &t.entries[i]
+}
+
+// countHitL1 records the L1 hit of way i, as translate does: useLRU, whose
+// log hitL1 saw not full.
+func (c *CPU) countHitL1(i int) {
+	t := c.l1
+	t.hitLog[t.nlog&(lruLogSize-1)] = uint16(i)
+	t.nlog++
+	c.ctr.Accesses++
+	c.ctr.L1Hits++
+	c.ctr.Cycles += c.cost.L1Hit
+}
+
+// translate is the hardware's address translation for one access, whole:
+// Load and Store call it for what hitL1 does not take (a miss, a chained
+// index probe, a set associative L1 or another policy, a fault, a stale
+// frame). Its own L1 lookup is written out rather than called, since on the
+// L2-hit path it runs on every access; misses, permission updates and
+// faults, and stale frames go on to translateMiss and checkEntry.
 func (c *CPU) translate(va uint64, write bool) (*tlbEntry, Fault) {
+	c.l1MaybeVerify()
 	c.ctr.Accesses++
 	if va&badVABits != 0 { // unaligned, or beyond 48 bits
 		return nil, c.badAddress(va)
 	}
-	e := c.l1.lookup(leafTag(c.asid, va))
-	if e != nil {
-		c.ctr.L1Hits++
-		c.ctr.Cycles += c.cost.L1Hit
-	} else if e = c.l1Miss(va); e == nil {
+	t := c.l1
+	tag := c.tagBase | va>>pagetable.PageShift // leafTag(c.asid, va): va is below 2^48
+	var i int
+	if t.index != nil {
+		// A fully associative L1 (the default): the first probe of the
+		// hash index here, a longer chain in probe.
+		v := t.index[tag*tlbHashMul>>(t.shift&63)]
+		if v == 0 {
+			return c.translateMiss(va, write)
+		}
+		if i = int(v - 1); t.entries[i].tag != tag {
+			if i = t.probe(tag); i < 0 {
+				return c.translateMiss(va, write)
+			}
+		}
+	} else if i = t.probe(tag); i < 0 {
+		return c.translateMiss(va, write)
+	}
+	if t.repl == ReplLRU && t.links == nil { // t.touch(i), a set associative LRU L1's case written out
+		t.clock++
+		t.stamps[i] = t.clock
+	} else {
+		t.touch(i)
+	}
+	c.ctr.L1Hits++
+	c.ctr.Cycles += c.cost.L1Hit
+	e := &t.entries[i]
+	need := uint8(permUser)
+	if write {
+		need |= permWrite
+	}
+	if e.perm&need != need || e.gen != atomic.LoadUint32(&c.gens[e.pfn]) {
+		return c.checkEntry(e, va, write)
+	}
+	return e, FaultNone
+}
+
+// translateMiss is translate after an L1 miss: the L2 TLB, the walk.
+func (c *CPU) translateMiss(va uint64, write bool) (*tlbEntry, Fault) {
+	e := c.l1Miss(va)
+	if e == nil {
 		c.ctr.Faults[FaultTranslation]++
 		return nil, FaultTranslation
 	}
+	return c.checkEntry(e, va, write)
+}
+
+// checkEntry checks the access against the L1 entry e that serves it: a
+// permission the entry lacks (the hardware dirty update, or a fault), then
+// the frame's generation (the use-after-free oracle), marking e if it
+// changed. Every L1 entry a fill made reaches it at its first use, or is
+// dropped by permSlow.
+func (c *CPU) checkEntry(e *tlbEntry, va uint64, write bool) (*tlbEntry, Fault) {
 	need := uint8(permUser)
 	if write {
 		need |= permWrite
@@ -85,7 +178,7 @@ func (c *CPU) translate(va uint64, write bool) (*tlbEntry, Fault) {
 			return nil, c.lastFault(va)
 		}
 	}
-	if e.gen != atomic.LoadUint32(&c.gens[e.pfn]) {
+	if c.markIfStale(e) {
 		c.staleFrame(e, va, write)
 	}
 	return e, FaultNone
@@ -109,8 +202,8 @@ func (c *CPU) l1Miss(va uint64) *tlbEntry {
 		if e := c.l2.lookup(tag); e != nil {
 			c.ctr.L2Hits++
 			c.ctr.Cycles += c.cost.L2Hit
-			c.l1.insert(*e)
-			return c.l1.lookup(tag)
+			i := c.l1.insertNew(e, nil, nil) // translate just missed tag in L1
+			return &c.l1.entries[i]
 		}
 		c.ctr.L2Misses++
 	}
@@ -120,8 +213,8 @@ func (c *CPU) l1Miss(va uint64) *tlbEntry {
 		was, refill = c.flushedBefore(tag)
 	}
 	start := c.ctr.Cycles
-	e, ok := c.walkAndFill(va)
-	if !ok {
+	var e tlbEntry
+	if !c.walkAndFill(va, &e) {
 		return nil
 	}
 	if refill && e.pfn == was.pfn { // the flush removed a good translation
@@ -129,101 +222,37 @@ func (c *CPU) l1Miss(va uint64) *tlbEntry {
 		c.ctr.FlushLostCycles += c.ctr.Cycles - start
 	}
 	c.fills++
-	c.fill(e)
+	if e.tag != tag {
+		// A global translation (nG clear). The L1 lookups are by the
+		// ASID's tag, which a global entry does not match, so there is no
+		// L1 entry for this access to return: l1Miss returns nil (a
+		// translation fault), as the lookup of tag after the fill always
+		// did.
+		c.fill(e)
+		if c.m.tracer != nil {
+			c.traceFill(va, e)
+		}
+		return nil
+	}
+	// Both TLBs just missed tag, and nothing but a fill adds a tag.
+	if c.l2 != nil {
+		c.l2.insertNew(&e, nil, nil)
+	}
+	i := c.l1.insertNew(&e, nil, nil)
 	if c.m.tracer != nil {
 		c.traceFill(va, e)
 	}
-	return c.l1.lookup(tag)
+	return &c.l1.entries[i]
 }
 
-// fill installs a translation in L2 and L1.
+// fill installs a translation in L2 and L1 (and marks the L1 entry if its
+// frame is free: no access may check it, freeepoch.go).
 func (c *CPU) fill(e tlbEntry) {
 	if c.l2 != nil {
 		c.l2.insert(e)
 	}
 	c.l1.insert(e)
-}
-
-// walkAndFill walks the tables for va, starting from the deepest walk-cache
-// hit; it sets AF in memory if clear (TCR_EL1.HA) and caches the table
-// descriptors it read. It returns the leaf translation.
-func (c *CPU) walkAndFill(va uint64) (tlbEntry, bool) {
-	mem := c.m.phys
-	for {
-		table, level := c.root, 0
-		if c.wc != nil {
-			for l := 2; l >= 0; l-- {
-				if w := c.wc.lookup(walkTag(c.asid, l, va)); w != nil {
-					table, level = w.pfn, l+1
-					c.ctr.WalkCacheHits++
-					c.ctr.Cycles += c.cost.WalkCacheHit
-					if w.gen != atomic.LoadUint32(&c.gens[w.pfn]) {
-						c.staleTable(va, w.pfn, l+1)
-					}
-					break
-				}
-			}
-		}
-		w := pagetable.WalkFrom(mem, table, level, va)
-		c.ctr.Walks++
-		c.ctr.WalkReads += uint64(w.Reads)
-		c.ctr.Cycles += uint64(w.Reads) * c.cost.WalkLevel
-		if c.wc != nil {
-			// Every descriptor read above the last one was a table descriptor.
-			for l := level; l < w.Level; l++ {
-				next := w.Tables[l+1]
-				c.wc.insert(tlbEntry{tag: walkTag(c.asid, l, va), pfn: next, gen: c.frameGen(next), level: uint8(l)})
-			}
-		}
-		if !w.OK || w.PhysAddr(va)>>pagetable.PageShift >= uint64(len(c.gens)) {
-			// No translation, or one to beyond physical memory (which the
-			// hardware reports as an external abort: a fault all the same).
-			return tlbEntry{}, false
-		}
-		pte := w.PTE
-		if !pte.Young() {
-			if !w.Slot.CompareAndSwap(pte, pte|pagetable.PTEAF) {
-				continue // the descriptor changed under us: walk again
-			}
-			c.ctr.AFUpdates++
-			pte |= pagetable.PTEAF
-		}
-		return c.entryFor(va, pte, w.Level, w.Slot.Addr), true
-	}
-}
-
-// entryFor builds the cached form of leaf descriptor pte at level.
-func (c *CPU) entryFor(va uint64, pte pagetable.PTE, level int, desc uint64) tlbEntry {
-	pfn := pte.PFN()
-	if level < 3 { // a block: the 4 KiB page of it that va is in
-		span := uint64(1) << (9 * uint(3-level))
-		pfn = pfn&^(span-1) + (va>>pagetable.PageShift)&(span-1)
-	}
-	var perm uint8
-	if pte.User() {
-		perm |= permUser
-	}
-	if !pte.Rdonly() {
-		perm |= permWrite
-	}
-	if pte.DBM() {
-		perm |= permDBM
-	}
-	tag := leafTag(c.asid, va)
-	if !pte.NG() {
-		tag = globalLeafTag(va)
-	}
-	return tlbEntry{tag: tag, pfn: pfn, desc: desc, gen: c.frameGen(pfn), perm: perm, level: uint8(level)}
-}
-
-// frameGen is the generation an entry filled now records for frame pfn:
-// a free frame's is marked so that it never matches (every use reports).
-func (c *CPU) frameGen(pfn uint64) uint32 {
-	gen := atomic.LoadUint32(&c.gens[pfn])
-	if gen&1 == 0 {
-		gen |= staleGen
-	}
-	return gen
+	c.markIfStale(&c.l1.entries[c.l1.find(e.tag)])
 }
 
 // permSlow handles an access the cached permissions do not allow: the

@@ -1,6 +1,7 @@
 package mmu
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -259,5 +260,135 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Every access through an entry whose frame was freed, or freed and reused,
+// is reported, on every path an L1 entry is used by: the inlined hit of a
+// fully associative L1 (hitL1), a set associative L1 (translate's own
+// lookup), an entry copied from the L2 TLB after an L1 eviction; loads and
+// stores alike.
+func TestStaleFrameEveryPath(t *testing.T) {
+	for _, path := range []string{"l1-indexed", "l1-set-assoc", "l2-copy"} {
+		for _, reuse := range []bool{false, true} {
+			for _, store := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/reuse=%v/store=%v", path, reuse, store), func(t *testing.T) {
+					testStaleFrame(t, path, reuse, store)
+				})
+			}
+		}
+	}
+}
+
+func testStaleFrame(t *testing.T, path string, reuse, store bool) {
+	m := newMachine(t, 1, sched.Det, 1, func(c *Config) {
+		if path == "l1-set-assoc" {
+			c.L1 = TLBGeometry{Entries: 64, Ways: 4}
+		}
+	})
+	sp := mapPages(t, m, 1, testBase, 64, userRW)
+	log := &staleLog{}
+	m.SetObserver(log)
+	access := func(c *CPU, i int) Fault {
+		if store {
+			return c.Store(sp.va(i), 7)
+		}
+		_, f := c.Load(sp.va(i))
+		return f
+	}
+	err := m.Run(func(c *CPU) {
+		sp.enter(c)
+		if f := c.Store(sp.va(0), 1); f != FaultNone { // writable, dirty: no DBM update later
+			t.Fatal(f)
+		}
+		if path == "l2-copy" {
+			for i := 1; i < 64; i++ { // push page 0 out of the 48-entry L1, not the L2
+				c.Load(sp.va(i))
+			}
+		}
+		sp.tables.Unmap(sp.va(0)) // no TLBI: the entries are stale
+		if err := m.Phys().Free(sp.frames[0]); err != nil {
+			t.Fatal(err)
+		}
+		if reuse {
+			if f, err := m.Phys().Alloc(); err != nil || f != sp.frames[0] {
+				t.Fatalf("reuse: frame %d, %v", f, err)
+			}
+		}
+		walks, l2 := c.ctr.Walks, c.ctr.L2Hits
+		for range 3 {
+			if f := access(c, 0); f != FaultNone {
+				t.Fatalf("access through the stale entry faulted: %v", f)
+			}
+		}
+		if c.ctr.Walks != walks || (path == "l2-copy") != (c.ctr.L2Hits == l2+1) {
+			t.Errorf("walks %d -> %d, L2 hits %d -> %d: not the path under test", walks, c.ctr.Walks, l2, c.ctr.L2Hits)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.events) != 3 || log.events[0] != sp.frames[0] || m.Counters().StaleFrameAccesses != 3 {
+		t.Fatalf("oracle saw %v, counter %d; want frame %d three times", log.events, m.Counters().StaleFrameAccesses, sp.frames[0])
+	}
+}
+
+// The L1 hit path's free count (freeepoch.go): an entry whose frame is
+// freed, or freed and reused, after the L1 was verified is still reported on
+// every access — while the count has moved, after the L1 is verified again
+// (the entry marked), and after further frees of other frames.
+func TestStaleFrameAcrossVerify(t *testing.T) {
+	for _, reuse := range []bool{false, true} {
+		m := newMachine(t, 1, sched.Parallel, 1, nil)
+		sp := mapPages(t, m, 1, testBase, 8, userRW)
+		spare, err := m.Phys().Alloc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := &staleLog{}
+		m.SetObserver(log)
+		const rounds = 300
+		err = m.Run(func(c *CPU) {
+			sp.enter(c)
+			for range 200 { // fills, and a verified L1: the comparison-free hit
+				for i := range 8 {
+					c.Load(sp.va(i))
+				}
+			}
+			if c.l1Epoch != m.Phys().frees.Load() {
+				t.Error("the L1 was never verified")
+			}
+			sp.tables.Unmap(sp.va(0)) // no TLBI: the entry is stale
+			if err := m.Phys().Free(sp.frames[0]); err != nil {
+				t.Fatal(err)
+			}
+			if reuse {
+				if f, err := m.Phys().Alloc(); err != nil || f != sp.frames[0] {
+					t.Fatalf("reuse: frame %d, %v", f, err)
+				}
+			}
+			for n := range rounds {
+				if n == rounds/2 { // another free moves the count again
+					if err := m.Phys().Free(spare); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, f := c.Load(sp.va(0)); f != FaultNone {
+					t.Fatalf("load through the stale entry faulted: %v", f)
+				}
+				for i := 1; i < 8; i++ {
+					c.Load(sp.va(i))
+				}
+			}
+			if c.l1Epoch != m.Phys().frees.Load() {
+				t.Error("the L1 was not verified again")
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := m.Counters().StaleFrameAccesses; len(log.events) != rounds || n != rounds {
+			t.Fatalf("reuse=%v: oracle saw %d reports, counter %d; want %d", reuse, len(log.events), n, rounds)
+		}
 	}
 }

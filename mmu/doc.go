@@ -36,7 +36,9 @@
 //   - Frames carry a generation that changes on every allocation and free
 //     (odd while allocated). A TLB entry remembers the generation it was
 //     filled with, so an access through a stale entry into a freed or reused
-//     frame is seen (the use-after-free oracle).
+//     frame is seen (the use-after-free oracle). An L1 hit skips the
+//     comparison while no frame has been freed since it last compared all
+//     its entries (freeepoch.go): the answer is the same.
 //
 //   - A finished CPU goes offline: it applies what is addressed to it, empties
 //     its TLBs, and later broadcasts no longer wait for it.
@@ -50,7 +52,8 @@
 // Ownership: a CPU's TLBs, counters and delivery state are touched only by the
 // CPU's goroutine. The inbox (posted to by other CPUs) is guarded by its own
 // mutex; the issuer's count of outstanding invalidations is atomic. Descriptor
-// words and frame words are accessed atomically.
+// words, frame words and generations, and Phys's count of frees, are
+// accessed atomically.
 //
 // Lock order: Phys.mu and CPU.inboxMu are leaf locks; Machine's DVM load is
 // atomic.

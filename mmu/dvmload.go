@@ -34,12 +34,10 @@ func (c *CPU) dvmCost(k TLBIKind) uint64 {
 	return c.cost.DVMOp
 }
 
-// dvmTick publishes this CPU's broadcast traffic once its window is over;
-// it runs at yield points (see nextDue).
+// dvmTick publishes this CPU's broadcast traffic when its window is over:
+// yieldSlow calls it at the first yield point at or past dvmWinEnd (see
+// nextDue).
 func (c *CPU) dvmTick() {
-	if c.ctr.Cycles < c.dvmWinEnd {
-		return
-	}
 	span := c.ctr.Cycles - c.dvmWinEnd + dvmWindow
 	load := int64(min(c.dvmBusy*dvmLoadOne/span, dvmLoadOne))
 	// Smooth over windows (an exponential average with weight 1/2), so that

@@ -105,8 +105,8 @@ func (c *CPU) Prefetch(va uint64) bool {
 			return false
 		}
 	}
-	e, ok := c.walkAndFill(va)
-	if !ok {
+	var e tlbEntry
+	if !c.walkAndFill(va, &e) {
 		return false
 	}
 	c.fills++
@@ -145,7 +145,7 @@ func (c *CPU) AppendCached(buf []Cached) []Cached {
 			}
 			e := &t.entries[i]
 			buf = append(buf, Cached{Where: uint8(w + 1), Tag: tag, PFN: e.pfn, Desc: e.desc, Gen: e.gen,
-				Perm: e.perm, Level: e.level, Writable: e.perm&permWrite != 0, DBM: e.perm&permDBM != 0})
+				Perm: e.perm &^ permStale, Level: e.level, Writable: e.perm&permWrite != 0, DBM: e.perm&permDBM != 0})
 		}
 	}
 	return buf
@@ -170,6 +170,8 @@ type tlbSnapshot struct {
 	plru         []uint64
 	index        []uint32
 	links        []lruLink
+	nlog         int
+	hitLog       [lruLogSize]uint16
 	clock        uint64
 	lhead, ltail int32
 	rng          uint64
@@ -194,6 +196,7 @@ func (c *CPU) Restore(s *Snapshot) {
 	s.l1.restore(c.l1)
 	s.l2.restore(c.l2)
 	s.wc.restore(c.wc)
+	c.l1Epoch = l1EpochNone // the restored L1 is verified afresh (freeepoch.go)
 	c.inboxMu.Lock()
 	c.inbox = append(c.inbox[:0], s.inbox...)
 	c.inboxN.Store(int32(len(c.inbox)))
@@ -213,6 +216,7 @@ func (s *tlbSnapshot) save(t *tlb) {
 	s.index = append(s.index[:0], t.index...)
 	s.links = append(s.links[:0], t.links...)
 	s.clock, s.lhead, s.ltail, s.rng, s.n = t.clock, t.lhead, t.ltail, t.rng, t.n
+	s.nlog, s.hitLog = t.nlog, t.hitLog
 }
 
 func (s *tlbSnapshot) restore(t *tlb) {
@@ -226,4 +230,5 @@ func (s *tlbSnapshot) restore(t *tlb) {
 	copy(t.index, s.index)
 	copy(t.links, s.links)
 	t.clock, t.lhead, t.ltail, t.rng, t.n = s.clock, s.lhead, s.ltail, s.rng, s.n
+	t.nlog, t.hitLog = s.nlog, s.hitLog
 }

@@ -100,31 +100,41 @@ func (m *Machine) Counters() Counters {
 // CPU is one emulated core. Its methods must be called from its own
 // goroutine (inside Machine.Run), except Counters after the run.
 type CPU struct {
-	_       [64]byte // keep the hot fields off other CPUs' cache lines
+	_ [64]byte // keep the hot fields off other CPUs' cache lines
+
+	// What an L1 hit reads, in one cache line, and then what it writes
+	// (and the yield point reads) in the next: nextDue, inboxN and the
+	// first counters.
+	l1      *tlb
+	data    []uint64
+	tagBase uint64         // leafTag(asid, 0): leafTag(asid, va) is tagBase | va>>12 for a va below 2^48
+	frees   *atomic.Uint64 // Phys.frees
+	l1Epoch uint64         // Phys.frees when the L1 was last verified (freeepoch.go)
+	nextDue uint64         // min(deadlines of pending, baseDue()), in own cycles
+	inboxN  atomic.Int32   // len(inbox), read on the hot path
+	ctr     Counters
+
+	gens       []uint32
+	l1VerifyAt uint64 // Accesses from which l1MaybeVerify may verify again
+
 	id      int
 	det     bool
 	m       *Machine
 	thread  *sched.Thread
-	data    []uint64
-	gens    []uint32
-	l1      *tlb
 	l2      *tlb // nil = off
 	wc      *tlb // nil = off
 	cost    CostModel
 	asid    uint16
 	root    uint64 // TTBR0: root table frame
-	ctr     Counters
 	fault   Fault  // the fault permSlow decided on
 	dsbWhat string // what a blocked DSB waits on, for deadlock reports
 
-	inboxN  atomic.Int32 // len(inbox), read on the hot path
 	inboxMu gsync.Mutex
 	inbox   []inval
 
 	pending []pendingInval // parallel mode and DeliverHold: taken from the inbox, waiting for their moment
 	inDSB   atomic.Bool    // blocked in a DSB waiting for its invalidations
 	visible bool           // the coming yield point is a visible one (yieldVisible)
-	nextDue uint64         // min(deadlines of pending, baseDue()), in own cycles
 	relaxAt uint64         // when to next let other goroutines run; ^0 if never
 	rng     *rand.Rand     // parallel-mode latency draws
 
@@ -159,8 +169,11 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 		thread:    m.sched.Thread(id),
 		data:      m.phys.data,
 		gens:      m.phys.gens,
+		frees:     &m.phys.frees,
+		l1Epoch:   l1EpochNone,
 		cost:      cfg.Cost,
 		relaxAt:   ^uint64(0),
+		tagBase:   leafTag(0, 0),
 		dvmWinEnd: dvmWindow,
 		rng:       rand.New(rand.NewPCG(seed, 1)),
 	}
@@ -203,7 +216,10 @@ func (c *CPU) Counters() *Counters { return &c.ctr }
 
 // SetTTBR0 switches the CPU to the address space whose root table is root,
 // tagged with asid (an msr ttbr0_el1 with the ASID field).
-func (c *CPU) SetTTBR0(asid uint16, root uint64) { c.asid, c.root = asid, root }
+func (c *CPU) SetTTBR0(asid uint16, root uint64) {
+	c.asid, c.root = asid, root
+	c.tagBase = leafTag(asid, 0)
+}
 
 // ASID is the current ASID.
 func (c *CPU) ASID() uint16 { return c.asid }
@@ -233,17 +249,20 @@ func (c *CPU) yieldVisible() {
 }
 
 // yieldPoint is where the delivery model applies invalidations to this CPU.
-// It is on every access, so it is one inlined test: det mode, something in
-// the inbox, or a parallel-mode deadline (a pending invalidation falling due,
-// or time to let other goroutines run) reached.
+// It is on every access, so it is one inlined test: something in the inbox,
+// or a parallel-mode deadline (a pending invalidation falling due, or time
+// to let other goroutines run) reached. In det mode every yield point is
+// taken, which a deadline of 0 (baseDue) says without a test of its own.
 func (c *CPU) yieldPoint() {
-	if c.det || c.inboxN.Load() != 0 || c.ctr.Cycles >= c.nextDue {
+	if c.inboxN.Load() != 0 || c.ctr.Cycles >= c.nextDue { // det mode: nextDue is 0
 		c.yieldSlow()
 	}
 }
 
 func (c *CPU) yieldSlow() {
-	c.dvmTick()
+	if c.ctr.Cycles >= c.dvmWinEnd { // tested here: det mode comes here on every access
+		c.dvmTick()
+	}
 	if c.det {
 		if c.visible {
 			c.visible = false
@@ -265,8 +284,13 @@ func (c *CPU) yieldSlow() {
 
 // baseDue is the next parallel-mode deadline that does not come from a
 // pending invalidation: letting other goroutines run, or publishing the
-// CPU's broadcast traffic.
-func (c *CPU) baseDue() uint64 { return min(c.relaxAt, c.dvmWinEnd) }
+// CPU's broadcast traffic. In det mode it is 0: every yield point is taken.
+func (c *CPU) baseDue() uint64 {
+	if c.det {
+		return 0
+	}
+	return min(c.relaxAt, c.dvmWinEnd)
+}
 
 // relaxCycles is how often, in its own cycles, a parallel-mode CPU lets
 // other goroutines run when there are more CPUs than host cores (see

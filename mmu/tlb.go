@@ -17,6 +17,11 @@
 //     set, all of whose ways have been (re)filled, hence touched, since they
 //     last became invalid; so invalidation never needs to repair or reset it
 //     (a PLRU node's bit is set by the latest touch below it).
+//   - Fully associative LRU TLBs keep the valid ways on a list in order of
+//     use, less the hits logged since it was last brought up to date
+//     (tlblru.go, with its own invariants), instead of stamps.
+//   - insertNew is only called for a tag the TLB does not hold: the caller
+//     has just missed it, and only insert and insertNew add tags.
 package mmu
 
 import (
@@ -37,30 +42,35 @@ type tlbEntry struct {
 // tlb is a set-associative cache of tlbEntry. Set s holds ways
 // [s*ways, (s+1)*ways) of the flat slices.
 type tlb struct {
-	_       [64]byte   // clock is written on every hit: keep it off other CPUs' lines
-	tags    []uint64   // dense copy of entries[i].tag, for scanning
-	entries []tlbEntry // the cached translations, parallel to tags
-	stamps  []uint64   // LRU: last-use stamp per way
-	plru    []uint64   // PLRU: per set, stride words of heap-ordered tree bits (1 = victim is right)
+	_ [64]byte // the hit path writes here: keep it off other CPUs' lines
+	// What an L1 hit reads, in one cache line, then the log it writes.
 	index   []uint32   // fully associative, many ways: way+1 per slot, 0 = empty
-	clock   uint64     // LRU stamp source
+	entries []tlbEntry // the cached translations, parallel to tags
+	nlog    int        // hits in hitLog
+	shift   uint8      // of the hash index
+	repl    Replacement
+	logCap  int // lruLogSize if links != nil (hitL1's fast path), else 0
+	// LRU of a fully associative TLB: a list of the valid ways, most
+	// recent first, and the log of hits not yet moved on it (tlblru.go).
+	hitLog       [lruLogSize]uint16
+	links        []lruLink // nil unless fully associative with LRU
+	lhead, ltail int32
+	moved        []uint32 // flushLRU's marks: moved[w] == flushes if w moved in this flush
+	flushes      uint32
+	clock        uint64   // LRU stamp source
+	stamps       []uint64 // LRU: last-use stamp per way
+	tags         []uint64 // dense copy of entries[i].tag, for scanning
+	setMask      uint64
+	ways         int
+	plru         []uint64 // PLRU: per set, stride words of heap-ordered tree bits (1 = victim is right)
 	// PLRU with <= 64 ways: the tree bits on way w's path and the values a
 	// use of w gives them, so a use is one masked store.
 	pathMask, pathVal []uint64
-	// LRU of a fully associative TLB: an intrusive list of the valid ways,
-	// most recent first, so the victim is the tail rather than a scan of
-	// every stamp (a sweep past the L1 inserts on every access).
-	links        []lruLink // nil unless fully associative with LRU
-	lhead, ltail int32
-	rng          uint64 // splitmix64 state (random replacement)
-	setMask      uint64
-	idxMask      uint64
-	ways         int
-	n            int
-	stride       int // PLRU words per set
-	shift        uint8
-	repl         Replacement
-	geom         TLBGeometry
+	rng               uint64 // splitmix64 state (random replacement)
+	idxMask           uint64
+	n                 int
+	stride            int // PLRU words per set
+	geom              TLBGeometry
 	// removed, when not nil, collects the entries invalidations remove (the
 	// flush-refill accounting of flush_tlb_batched_pending).
 	removed *[]tlbEntry
@@ -106,14 +116,18 @@ func newTLB(g TLBGeometry, r Replacement, seed uint64) (*tlb, error) {
 	}
 	// A hash index only pays off where a scan would touch many lines.
 	if g.Sets() == 1 && g.Ways > 8 {
+		// At most a quarter full: most lookups and misses end at the
+		// first probe, and an eviction's backward shift is short (a half
+		// full index cost a sweep past the L1 a fifth of its time).
 		size := 16
-		for size < 2*g.Ways {
+		for size < 4*g.Ways {
 			size <<= 1
 		}
 		t.index = make([]uint32, size)
 		if r == ReplLRU {
 			t.stamps = nil
-			t.links = make([]lruLink, g.Entries)
+			t.links, t.logCap = make([]lruLink, g.Entries), lruLogSize
+			t.moved = make([]uint32, g.Entries)
 			t.lhead, t.ltail = -1, -1
 		}
 		t.idxMask = uint64(size - 1)
@@ -152,10 +166,11 @@ func (t *tlb) find(tag uint64) int {
 // lookup returns the entry for tag and marks it used, or nil on a miss. The
 // pointer is valid until the next insert or invalidate. tag must be valid.
 //
-// It is the hottest code of the emulator, so it searches itself rather than
-// calling find, scans a set without an early exit (tags in a set are unique,
-// and a predictable loop beats a mispredicted branch), and does the LRU
-// update inline.
+// Every L1 miss runs it (in the L2 TLB, the walk cache), so it searches
+// itself rather than calling find, scans a set without an early exit (tags
+// in a set are unique, and a predictable loop beats a mispredicted branch),
+// and does the LRU update inline. (The L1 lookup of an access is written
+// out in the access path: hitL1, translate.)
 func (t *tlb) lookup(tag uint64) *tlbEntry {
 	i := -1
 	if t.index != nil {
@@ -185,9 +200,7 @@ func (t *tlb) lookup(tag uint64) *tlbEntry {
 	case t.repl != ReplLRU:
 		t.touch(i)
 	case t.links != nil:
-		if int32(i) != t.lhead {
-			t.moveFront(i)
-		}
+		t.useLRU(i)
 	default:
 		t.clock++
 		t.stamps[i] = t.clock
@@ -195,14 +208,37 @@ func (t *tlb) lookup(tag uint64) *tlbEntry {
 	return &t.entries[i]
 }
 
+// probe returns the way holding tag, or -1, and marks nothing used:
+// lookup's search, for the access path's L1 lookup (translate), which
+// writes out the first probe of a hash index and the LRU update itself.
+func (t *tlb) probe(tag uint64) int {
+	if t.index != nil {
+		for h := tag * tlbHashMul >> (t.shift & 63); ; h = (h + 1) & t.idxMask {
+			v := t.index[h]
+			if v == 0 {
+				return -1
+			}
+			if t.entries[v-1].tag == tag {
+				return int(v - 1)
+			}
+		}
+	}
+	base := int(tag&t.setMask) * t.ways
+	i := -1
+	for j, x := range t.tags[base : base+t.ways] {
+		if x == tag {
+			i = base + j
+		}
+	}
+	return i
+}
+
 // touch records a use of way i.
 func (t *tlb) touch(i int) {
 	switch t.repl {
 	case ReplLRU:
 		if t.links != nil {
-			if int32(i) != t.lhead {
-				t.moveFront(i)
-			}
+			t.useLRU(i)
 			return
 		}
 		t.clock++
@@ -247,7 +283,7 @@ func (t *tlb) victim(base int) int {
 		return base + node - (t.ways - 1)
 	}
 	if t.links != nil {
-		return int(t.ltail)
+		return int(t.ltail) // insertNew made the logged moves
 	}
 	v := base
 	for i, s := range t.stamps[base : base+t.ways] {
@@ -265,39 +301,43 @@ func (t *tlb) insert(e tlbEntry) (evicted tlbEntry, didEvict bool) {
 	if e.tag&tlbTagValid == 0 {
 		panic(fmt.Sprintf("mmu: tlb insert of invalid tag %#x", e.tag))
 	}
+	if i := t.find(e.tag); i >= 0 {
+		t.entries[i] = e
+		t.touch(i)
+		return
+	}
+	t.insertNew(&e, &evicted, &didEvict)
+	return
+}
+
+// insertNew is insert of a tag the TLB does not hold (the caller has just
+// missed it in a lookup, and only insert adds tags): it skips the search
+// for it. It returns the way filled and, if evicted is not nil, reports an
+// eviction's victim in *evicted and *didEvict (only tests ask). e is read
+// in place (not copied in and out of the caller's frame).
+func (t *tlb) insertNew(e *tlbEntry, evicted *tlbEntry, didEvict *bool) int {
+	if t.nlog != 0 {
+		t.flushLRU() // the list's order decides the victim, and changes
+	}
 	base := int(e.tag&t.setMask) * t.ways
-	set := t.tags[base : base+t.ways]
-	free := -1
-	if t.index != nil {
-		if i := t.find(e.tag); i >= 0 {
-			t.entries[i] = e
-			t.touch(i)
-			return
-		}
-		if t.n < t.ways {
-			for i, x := range set {
-				if x == 0 {
-					free = i
-					break
-				}
-			}
-		}
-	} else {
-		for i, x := range set {
-			if x == e.tag {
-				t.entries[base+i] = e
-				t.touch(base + i)
-				return
-			}
-			if x == 0 && free < 0 {
-				free = i
+	i := -1
+	if t.n < len(t.tags) { // some set has a free way; is it this one?
+		for j, x := range t.tags[base : base+t.ways] {
+			if x == 0 {
+				i = base + j
+				break
 			}
 		}
 	}
-	i := base + free
-	if free < 0 {
-		i = t.victim(base)
-		evicted, didEvict = t.entries[i], true
+	if i < 0 {
+		if t.links != nil { // victim(base), its fully associative LRU case written out
+			i = int(t.ltail)
+		} else {
+			i = t.victim(base)
+		}
+		if evicted != nil {
+			*evicted, *didEvict = t.entries[i], true
+		}
 		t.unindex(i)
 		if t.links != nil {
 			t.unlink(i)
@@ -306,7 +346,7 @@ func (t *tlb) insert(e tlbEntry) (evicted tlbEntry, didEvict bool) {
 		t.n++
 	}
 	t.tags[i] = e.tag
-	t.entries[i] = e
+	t.entries[i] = *e
 	if t.index != nil {
 		h := e.tag * tlbHashMul >> (t.shift & 63)
 		for t.index[h] != 0 {
@@ -314,60 +354,16 @@ func (t *tlb) insert(e tlbEntry) (evicted tlbEntry, didEvict bool) {
 		}
 		t.index[h] = uint32(i + 1)
 	}
-	if t.links != nil {
+	switch {
+	case t.links != nil:
 		t.pushFront(i)
-	} else {
+	case t.repl == ReplLRU: // touch(i), written out
+		t.clock++
+		t.stamps[i] = t.clock
+	default:
 		t.touch(i)
 	}
-	return
-}
-
-// lruLink links a way into the LRU list (way indices; -1 = none).
-type lruLink struct{ prev, next int32 }
-
-// unlink takes way i off the LRU list.
-func (t *tlb) unlink(i int) {
-	l := t.links
-	p, n := l[i].prev, l[i].next
-	if p >= 0 {
-		l[p].next = n
-	} else {
-		t.lhead = n
-	}
-	if n >= 0 {
-		l[n].prev = p
-	} else {
-		t.ltail = p
-	}
-}
-
-// pushFront makes way i (not on the list) the most recently used.
-func (t *tlb) pushFront(i int) {
-	l := t.links
-	l[i] = lruLink{-1, t.lhead}
-	if t.lhead >= 0 {
-		l[t.lhead].prev = int32(i)
-	} else {
-		t.ltail = int32(i)
-	}
-	t.lhead = int32(i)
-}
-
-// moveFront makes way i, on the list and not its head, the most recently
-// used: the hit path, so it leans on i having a predecessor.
-func (t *tlb) moveFront(i int) {
-	l := t.links
-	e := &l[i]
-	p, n := e.prev, e.next
-	l[p].next = n
-	if n >= 0 {
-		l[n].prev = p
-	} else {
-		t.ltail = p
-	}
-	l[t.lhead].prev = int32(i)
-	e.prev, e.next = -1, t.lhead
-	t.lhead = int32(i)
+	return i
 }
 
 // unindex removes way i (still holding its tag) from the hash index by
@@ -404,6 +400,7 @@ func (t *tlb) remove(i int) {
 	}
 	t.unindex(i)
 	if t.links != nil {
+		t.flushLRU() // the log may hold way i
 		t.unlink(i)
 	}
 	t.tags[i] = 0
@@ -450,7 +447,7 @@ func (t *tlb) invalidateAll() int {
 	clear(t.entries)
 	clear(t.index)
 	t.n = 0
-	t.lhead, t.ltail = -1, -1
+	t.lhead, t.ltail, t.nlog = -1, -1, 0
 	return c
 }
 
