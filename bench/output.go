@@ -207,6 +207,9 @@ func (t *tableWriter) Close() error {
 	if o := r0["order"]; o != "" && len(rows) == 1 {
 		ident += " order=" + o
 	}
+	if v := t.results[0].Params.Variant; v != "" {
+		ident += " variant=" + v
+	}
 	if len(rows) == 1 {
 		ident += " seed=" + first
 	}

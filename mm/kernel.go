@@ -72,6 +72,8 @@ type Kernel struct {
 	oracle *Oracle
 	cost   mmu.CostModel
 
+	reverted []Fix // fixes taken out (fixes.go); set before the run, read-only during it
+
 	clock atomic.Uint64
 	retMu gsync.Mutex // serialises syscall returns against the clock
 	det   bool        // the machine runs in det mode

@@ -79,6 +79,9 @@ type Params struct {
 	Order string `json:"order,omitempty"`
 	// Small: the race workloads on 2-3 pages, for exhaustive exploration.
 	Small bool `json:"small,omitempty"`
+	// Variant: the form of the kernel code a catalogue race runs, before
+	// or after its fix (Workload.Variants; "": the first, the fixed form).
+	Variant string `json:"variant,omitempty"`
 }
 
 // merged fills p's zero fields from d.
@@ -117,6 +120,9 @@ func (p Params) merged(d Params) Params {
 		p.Order = d.Order
 	}
 	p.Small = p.Small || d.Small
+	if p.Variant == "" {
+		p.Variant = d.Variant
+	}
 	return p
 }
 
@@ -205,7 +211,10 @@ type Workload struct {
 	// Orders names the racers of a race workload, the race's own order
 	// first: Params.Order chooses which goes first (orders.go).
 	Orders []string
-	Setup  func(env *Env) (func(c *mmu.CPU), error)
+	// Variants are the forms of the kernel code the workload runs, the
+	// fixed form first (variants.go); nil for a workload without.
+	Variants []Variant
+	Setup    func(env *Env) (func(c *mmu.CPU), error)
 }
 
 // Prepare fills env's length and parameters from the workload's defaults
@@ -222,6 +231,9 @@ func (w *Workload) Prepare(env *Env) error {
 		return err
 	}
 	if err := w.resolveOrder(env); err != nil {
+		return err
+	}
+	if err := w.resolveVariant(env); err != nil {
 		return err
 	}
 	if env.Params.Small && w.Orders == nil {

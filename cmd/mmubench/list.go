@@ -20,6 +20,9 @@ func cmdList(args []string, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "Workloads (--workload):")
 	for _, w := range workloads.All() {
 		fmt.Fprintf(stdout, "  %-24s %s\n", w.Name, w.Description)
+		for _, v := range w.Variants {
+			fmt.Fprintf(stdout, "  %-24s   --variant %s: %s\n", "", v.Name, v.Description)
+		}
 	}
 	fmt.Fprintf(stdout, "  %-24s %s\n", "lackey:PATH", workloads.LackeyDescription)
 	fmt.Fprintln(stdout, "\nBatched-unmap policies (--policy):")
