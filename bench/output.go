@@ -40,12 +40,15 @@ var CSVHeader = []string{
 	// The TLB-state invariant at syscall return (mm/invariant.go), and
 	// which racer of a race workload went first.
 	"stale_tlb", "order",
+	// The form of the kernel code a catalogue race ran (before or after
+	// its fix).
+	"variant",
 }
 
 // TextColumns are the CSV columns that hold names, not numbers.
 var TextColumns = map[string]bool{
 	"workload": true, "policy": true, "nested": true, "sched": true, "walk_cache": true, "replacement": true,
-	"first_violation": true, "errors": true, "version": true, "victim": true, "order": true, "config": true,
+	"first_violation": true, "errors": true, "version": true, "victim": true, "order": true, "variant": true, "config": true,
 }
 
 // lateMetricColumns are the workload figures after the parameters.
@@ -99,7 +102,7 @@ func (r *Result) CSVRow() []string {
 		u(c.Sched.Quantum))
 	row = append(row, u(t.FlushRefills), u(t.FlushLostCycles), strconv.FormatFloat(r.FlushOverheadPct(), 'f', 6, 64))
 	return append(row, p.Victim, strconv.FormatInt(p.Gap, 10), strconv.FormatInt(p.Compute, 10),
-		u(r.Violations[mm.StaleTLB]), p.Order)
+		u(r.Violations[mm.StaleTLB]), p.Order, p.Variant)
 }
 
 // Writer writes results in one of the formats, row by row.
