@@ -69,7 +69,8 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	}
 	opt := explore.Options{Bound: *bound, Quantum: *quantum, MaxSchedules: *maxSchedules, All: *all}
 	start := time.Now()
-	if !*quiet {
+	progress := !*quiet && isTerminal(stderr) // a log file gets no carriage returns
+	if progress {
 		last := time.Now()
 		opt.Progress = func(n, pending int) {
 			if time.Since(last) > time.Second {
@@ -81,7 +82,7 @@ func cmdExplore(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := explore.Explore(ctx, bench.ExploreRunner(cfg), opt)
-	if !*quiet {
+	if progress {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	interrupted := errors.Is(err, context.Canceled)
