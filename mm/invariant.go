@@ -82,6 +82,8 @@ func (k callKind) String() string {
 		return "madvise(MADV_FREE)"
 	case callPageout:
 		return "madvise(MADV_PAGEOUT)"
+	case callMremap:
+		return "mremap"
 	}
 	return fmt.Sprintf("call(%d)", uint8(k))
 }
