@@ -41,10 +41,11 @@ var ErrFault = errors.New("EFAULT")
 // free area, or with MREMAP_FIXED to newAddr. A move takes the PTEs with it
 // (move_page_tables → move_ptes): the data follows, and the old range is
 // unmapped — or, with MREMAP_DONTUNMAP, left mapped and empty (it reads as
-// zero). Growing, moving without unmapping, and the DONTUNMAP form apply
-// to private anonymous mappings only here; file and shared mappings may
-// move at their size. The TLB invariant is checked over the old range when
-// a move returns.
+// zero). Resizing and MREMAP_DONTUNMAP apply to private anonymous
+// mappings only here (the kernel allows more); file and shared mappings
+// may move at their size. The TLB invariant is checked over the old range
+// when a move returns: whatever translation of it a CPU still holds must
+// have been flushed by then, by move_ptes or by the unmap of the old range.
 func (t *Task) Mremap(old, oldLen, newLen uint64, flags MremapFlags, newAddr uint64) (uint64, error) {
 	t.syscallEnter()
 	const pageMask = pagetable.PageSize - 1
