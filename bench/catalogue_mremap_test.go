@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"testing"
 
 	"github.com/mmubench/mmubench/mm"
@@ -17,17 +18,19 @@ import (
 func TestCatalogueMremap(t *testing.T) {
 	for _, tc := range []struct {
 		variant, policy, order string // order "": random, from the seed
-		seeds                  int    // seeds 1..seeds; a race is looked for until the first finding
-		wantRace               bool   // some seed has violations (else: none has)
+		mode                   sched.Mode
+		seeds                  int  // seeds 1..seeds; a race is looked for until the first finding
+		wantRace               bool // some seed has violations (else: none has)
 	}{
-		{"unfixed", "flush-mm", "", 300, true},
-		{"fixed", "flush-mm", "", 100, false},
-		{"unfixed", "flush-mm", "mremap", 20, false},
-		{"fixed", "range", "", 20, false},
-		{"fixed", "dsb-only", "", 20, true},
+		{"unfixed", "flush-mm", "", sched.Det, 300, true},
+		{"fixed", "flush-mm", "", sched.Det, 100, false},
+		{"fixed", "flush-mm", "", sched.Parallel, 10, false},
+		{"unfixed", "flush-mm", "mremap", sched.Det, 20, false},
+		{"fixed", "range", "", sched.Det, 20, false},
+		{"fixed", "dsb-only", "", sched.Det, 20, true},
 	} {
-		t.Run(tc.variant+"/"+tc.policy+"/"+tc.order, func(t *testing.T) {
-			c := config("mremap-race", tc.policy, "fullmm", sched.Det, 0)
+		t.Run(tc.variant+"/"+tc.policy+"/"+cmp.Or(tc.order, "random")+"/"+tc.mode.String(), func(t *testing.T) {
+			c := config("mremap-race", tc.policy, "fullmm", tc.mode, 0)
 			c.Params.Variant, c.Params.Order = tc.variant, tc.order
 			for s := 1; s <= tc.seeds; s++ {
 				c.Machine.Sched.Seed = uint64(s)
