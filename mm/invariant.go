@@ -6,8 +6,8 @@ import (
 	"github.com/mmubench/mmubench/mmu"
 )
 
-// checkTLB is the TLB-state invariant at the return of mprotect, munmap and
-// madvise: for the call's range, no CPU's L1 or L2 TLB may hold — even with
+// checkTLB is the TLB-state invariant at the return of mprotect, munmap,
+// madvise and mremap (over the range it moved from): for the call's range, no CPU's L1 or L2 TLB may hold — even with
 // its invalidation posted but not yet applied — a translation of the mm
 // that maps another frame than the PTE does, or grants more than it (any
 // access where the PTE allows none, a write without a descriptor update
@@ -82,6 +82,8 @@ func (k callKind) String() string {
 		return "madvise(MADV_FREE)"
 	case callPageout:
 		return "madvise(MADV_PAGEOUT)"
+	case callMremap:
+		return "mremap"
 	}
 	return fmt.Sprintf("call(%d)", uint8(k))
 }

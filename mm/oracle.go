@@ -25,7 +25,7 @@ const (
 	// UseAfterFree: an access reached a frame freed or reassigned after the
 	// translation was cached.
 	UseAfterFree
-	// StaleTLB: mprotect, munmap or madvise returned while a CPU's TLB
+	// StaleTLB: mprotect, munmap, madvise or mremap returned while a CPU's TLB
 	// still held a translation of the range that maps another frame than
 	// the PTE or grants more than it (invariant.go), used or not.
 	StaleTLB

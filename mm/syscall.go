@@ -25,6 +25,7 @@ const (
 	callDontneed
 	callFree
 	callPageout
+	callMremap
 )
 
 // sysCall is one checked system call, in flight or returned.

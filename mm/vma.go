@@ -48,6 +48,19 @@ func (mm *MM) mmapLocked(t *Task, file *File, pgoff, length uint64, prot Prot, s
 	}
 	mm.mmapLock.Lock(t.th)
 	defer mm.mmapLock.Unlock(t.th)
+	va, err := mm.getUnmappedArea(length)
+	if err != nil {
+		return 0, err
+	}
+	mm.insertVMA(&VMA{Start: va, End: va + length, Prot: prot, Shared: shared, File: file, PgOff: pgoff})
+	return va, nil
+}
+
+// getUnmappedArea picks the address of a new mapping of length bytes
+// (get_unmapped_area), under the mmap lock for writing: the next 2 MiB
+// boundary past the last placement that no VMA is in the way of, with a
+// guard gap after it.
+func (mm *MM) getUnmappedArea(length uint64) (uint64, error) {
 	va := mm.nextMap
 	for _, v := range mm.vmas { // sorted: step past any in the way (MmapFixed)
 		if v.Start < va+length && va < v.End {
@@ -59,7 +72,6 @@ func (mm *MM) mmapLocked(t *Task, file *File, pgoff, length uint64, prot Prot, s
 	}
 	mm.nextMap = (va + length + 2<<20 - 1) &^ (2<<20 - 1)
 	mm.nextMap += 2 << 20 // a guard gap
-	mm.insertVMA(&VMA{Start: va, End: va + length, Prot: prot, Shared: shared, File: file, PgOff: pgoff})
 	return va, nil
 }
 
@@ -229,6 +241,28 @@ func (t *Task) Munmap(va, length uint64) error {
 	mm := t.mm
 	end := va + length
 	mm.mmapLock.Lock(t.th)
+	floor, ceiling := mm.detachVMAs(va, end)
+	// The VMAs are detached: the rest runs with the lock held for reading
+	// (mmap_write_downgrade in do_vmi_align_munmap), so faults and madvise
+	// elsewhere in the mm proceed meanwhile; nothing can fault in the range.
+	mm.mmapLock.Downgrade(t.th)
+	t.beginCall(callMunmap, va, end)
+	g := t.tlbGatherMMU(mm, va, end)
+	t.zapRange(g, va, end)
+	mm.freePgtables(t, g, floor, ceiling)
+	g.tlbFinishMMU()
+	mm.mmapLock.RUnlock(t.th)
+	t.endCall()
+	t.k.syscallReturn(mm, va, end, ProtNone)
+	return nil
+}
+
+// detachVMAs removes [va, end) from the VMAs, splitting those it cuts
+// (vms_gather_munmap_vmas), under the mmap lock for writing, and returns
+// the floor and ceiling of free_pgtables: the whole hole the unmapping
+// leaves between the neighbouring mappings, whose tables may all go, not
+// only those inside the range.
+func (mm *MM) detachVMAs(va, end uint64) (floor, ceiling uint64) {
 	out := mm.vmas[:0:0]
 	for _, v := range mm.vmas {
 		switch {
@@ -244,10 +278,7 @@ func (t *Task) Munmap(va, length uint64) error {
 		}
 	}
 	mm.vmas = out
-	// free_pgtables frees the tables of the whole hole the unmapping leaves
-	// between the neighbouring mappings (its floor and ceiling), not only
-	// those inside the range.
-	floor, ceiling := uint64(0), uint64(pagetable.MaxVA)
+	floor, ceiling = 0, uint64(pagetable.MaxVA)
 	for _, v := range out {
 		if v.End <= va {
 			floor = max(floor, v.End)
@@ -256,19 +287,7 @@ func (t *Task) Munmap(va, length uint64) error {
 			ceiling = min(ceiling, v.Start)
 		}
 	}
-	// The VMAs are detached: the rest runs with the lock held for reading
-	// (mmap_write_downgrade in do_vmi_align_munmap), so faults and madvise
-	// elsewhere in the mm proceed meanwhile; nothing can fault in the range.
-	mm.mmapLock.Downgrade(t.th)
-	t.beginCall(callMunmap, va, end)
-	g := t.tlbGatherMMU(mm, va, end)
-	t.zapRange(g, va, end)
-	mm.freePgtables(t, g, floor, ceiling)
-	g.tlbFinishMMU()
-	mm.mmapLock.RUnlock(t.th)
-	t.endCall()
-	t.k.syscallReturn(mm, va, end, ProtNone)
-	return nil
+	return floor, ceiling
 }
 
 // freePgtables unlinks the empty tables lying wholly inside [start, end)
