@@ -9,8 +9,8 @@ import (
 func init() {
 	register(&Workload{
 		Name: "numa-migrate-race",
-		Description: "NUMA balancing makes a page PROT_NONE and flushes only at the end of its range; a hinting fault " +
-			"on another node migrates the page meanwhile while a third CPU writes the old frame through its stale entry",
+		Description: "NUMA balancing makes a page PROT_NONE, flushing only at the end of its range; meanwhile a hinting " +
+			"fault on another node migrates the page and a third CPU writes the old frame through its stale entry",
 		MinCPUs: 3,
 		Rounds:  4,
 		Orders:  []string{"migrate", "scan"},
