@@ -33,12 +33,13 @@ func (t *Task) setTLBUBCFlushPending(mm *MM, pteval pagetable.PTE, va uint64) {
 }
 
 // pteAccessible reports whether a TLB may hold a translation for pte
-// (arm64's pte_accessible): a valid PTE, or — while a gather on mm has a
-// flush pending (mm_tlb_flush_pending) — any present one, since a PROT_NONE
-// or other change whose flush has not completed leaves the old, valid
-// translation cached.
+// (arm64's pte_accessible): a valid PTE, or — while a gather or
+// change_prot_numa on mm has a flush pending (mm_tlb_flush_pending) — any
+// present one, since a PROT_NONE or other change whose flush has not
+// completed leaves the old, valid translation cached. Without
+// FixMigrateTLBFlushPending (numa.go) it is pte_valid alone.
 func pteAccessible(mm *MM, pte pagetable.PTE) bool {
-	if mm.tlbFlushPending.Load() > 0 {
+	if mm.mmTLBFlushPending() && !mm.k.Reverted(FixMigrateTLBFlushPending) {
 		return present(pte)
 	}
 	return pte.Valid()

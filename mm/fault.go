@@ -74,9 +74,12 @@ func (t *Task) handlePTEFault(vma *VMA, va uint64, write bool) error {
 	case isSwapPTE(pte):
 		return t.doSwapPage(vma, va, slot, ptl, pte, write)
 	case isProtNone(pte):
-		// The VMA allows the access but the PTE is still PROT_NONE: a
-		// racing mprotect is about to fix it. Retry.
-		return nil
+		// The VMA allows the access but the PTE is PROT_NONE: NUMA
+		// balancing made it so (mprotect changes VMA and PTEs under the
+		// mmap lock held for writing).
+		return t.doNumaPage(vma, va, slot, ptl)
+	case isMigrationEntry(pte):
+		return t.migrationEntryWait(slot, pte)
 	}
 	if write && !pte.Write() {
 		return t.doWPPage(vma, va, slot, ptl)

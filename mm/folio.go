@@ -22,6 +22,7 @@ type Folio struct {
 	maps  []rmapItem
 	file  *File  // page-cache folio (file or shmem): its file, nil for anonymous memory
 	index uint64 // ... and its page index in the file
+	nid   uint8  // its NUMA node (folio_nid): 0 unless it was migrated (numa.go)
 }
 
 // rmapItem is one mapping of a folio: the PTE of va in mm.
@@ -155,7 +156,7 @@ func (k *Kernel) FolioPut(t *Task, pfn uint64) {
 			f.mu.Unlock()
 			panic(fmt.Sprintf("mm: folio %#x freed while mapped", pfn))
 		}
-		f.flags, f.file, f.index = 0, nil, 0
+		f.flags, f.file, f.index, f.nid = 0, nil, 0, 0
 	}
 	f.mu.Unlock()
 	if last {

@@ -73,6 +73,7 @@ type Kernel struct {
 	cost   mmu.CostModel
 
 	reverted []Fix // fixes taken out (fixes.go); set before the run, read-only during it
+	numa     numaState
 
 	clock atomic.Uint64
 	retMu gsync.Mutex // serialises syscall returns against the clock
