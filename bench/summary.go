@@ -193,11 +193,18 @@ func Verdicts(t *Table) (*TextTable, error) {
 	if t.Column("violations") < 0 {
 		return nil, nil
 	}
-	groups, err := Summarize(t, []string{"workload", "nested", "policy"}, presentColumns(t, kindCols()))
+	// A catalogue race's variants (its kernel code before and after the
+	// fix) are rows of their own; CSVs from before the column have none.
+	by := []string{"workload", "nested", "policy"}
+	hasVariant := t.Column("variant") >= 0
+	if hasVariant {
+		by = append(by, "variant")
+	}
+	groups, err := Summarize(t, by, presentColumns(t, kindCols()))
 	if err != nil {
 		return nil, err
 	}
-	type rowKey struct{ workload, nested string }
+	type rowKey struct{ workload, nested, variant string }
 	cells := map[rowKey]map[string]string{}
 	var rows []rowKey
 	var policies []string
@@ -206,10 +213,14 @@ func Verdicts(t *Table) (*TextTable, error) {
 	used := map[string]bool{}
 	for _, g := range groups {
 		w, n, p := g.Key[0], g.Key[1], g.Key[2]
+		v := ""
+		if hasVariant {
+			v = g.Key[3]
+		}
 		if g.ViolationRuns > 0 {
 			bad[w] = true
 		}
-		k := rowKey{w, n}
+		k := rowKey{w, n, v}
 		if cells[k] == nil {
 			cells[k] = map[string]string{}
 			rows = append(rows, k)
@@ -239,6 +250,7 @@ func Verdicts(t *Table) (*TextTable, error) {
 	}
 	slices.SortStableFunc(policies, func(a, b string) int { return cmp.Compare(policyRank(a), policyRank(b)) })
 	out := &TextTable{Title: "Verdicts: runs with violations / runs", Header: append([]string{"race"}, policies...)}
+	variants := false
 	for _, k := range rows {
 		if !isRace(k.workload) && !bad[k.workload] {
 			continue
@@ -246,6 +258,10 @@ func Verdicts(t *Table) (*TextTable, error) {
 		label := k.workload
 		if len(nestedOf[k.workload]) > 1 {
 			label += " " + k.nested
+		}
+		if k.variant != "" {
+			label += " " + k.variant
+			variants = true
 		}
 		row := []string{label}
 		for _, p := range policies {
@@ -271,6 +287,9 @@ func Verdicts(t *Table) (*TextTable, error) {
 			out.Notes = append(out.Notes, "A second word in a row: the nested-gather policy it ran under.")
 			break
 		}
+	}
+	if variants {
+		out.Notes = append(out.Notes, wrap("Fixed, unfixed: the race's kernel code after its fix and before it (--variant).", 76)...)
 	}
 	return out, nil
 }
