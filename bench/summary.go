@@ -193,11 +193,14 @@ func Verdicts(t *Table) (*TextTable, error) {
 	if t.Column("violations") < 0 {
 		return nil, nil
 	}
-	groups, err := Summarize(t, []string{"workload", "nested", "policy"}, presentColumns(t, kindCols()))
+	// A catalogue race's variants (the kernel code before and after its
+	// fix) are rows of their own.
+	by := append([]string{"workload", "nested", "policy"}, presentColumns(t, []string{"variant"})...)
+	groups, err := Summarize(t, by, presentColumns(t, kindCols()))
 	if err != nil {
 		return nil, err
 	}
-	type rowKey struct{ workload, nested string }
+	type rowKey struct{ workload, variant, nested string }
 	cells := map[rowKey]map[string]string{}
 	var rows []rowKey
 	var policies []string
@@ -206,10 +209,14 @@ func Verdicts(t *Table) (*TextTable, error) {
 	used := map[string]bool{}
 	for _, g := range groups {
 		w, n, p := g.Key[0], g.Key[1], g.Key[2]
+		v := ""
+		if len(g.Key) > 3 {
+			v = g.Key[3]
+		}
 		if g.ViolationRuns > 0 {
 			bad[w] = true
 		}
-		k := rowKey{w, n}
+		k := rowKey{w, v, n}
 		if cells[k] == nil {
 			cells[k] = map[string]string{}
 			rows = append(rows, k)
@@ -244,6 +251,9 @@ func Verdicts(t *Table) (*TextTable, error) {
 			continue
 		}
 		label := k.workload
+		if k.variant != "" {
+			label += " " + k.variant
+		}
 		if len(nestedOf[k.workload]) > 1 {
 			label += " " + k.nested
 		}
@@ -296,7 +306,7 @@ func presentColumns(t *Table, cols []string) []string {
 
 func isRace(workload string) bool {
 	w, err := workloads.Get(workload)
-	return err == nil && w.Orders != nil
+	return err == nil && (w.Orders != nil || w.Variants != nil)
 }
 
 // policyRank orders policies as the threads argue them: the old ones, the
