@@ -315,7 +315,7 @@ func presentColumns(t *Table, cols []string) []string {
 
 func isRace(workload string) bool {
 	w, err := workloads.Get(workload)
-	return err == nil && w.Orders != nil
+	return err == nil && (w.Orders != nil || w.Variants != nil)
 }
 
 // policyRank orders policies as the threads argue them: the old ones, the

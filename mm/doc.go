@@ -29,6 +29,12 @@
 //   - A swap slot lives while anything refers to it: reclaim until it is
 //     done with the folio, each swap PTE (several after fork), a shmem
 //     file's entry.
+//   - A task runs on one CPU at a time. A movable one (NewMovableTask)
+//     migrates only at Migrate or a PreemptionPoint, holding no lock, and
+//     the context switch on the CPU it leaves executes __switch_to's
+//     dsb(ish), completing that CPU's TLBIs (unless FixSwitchToDSB is
+//     reverted: then a batch begun there may end with a DSB elsewhere that
+//     completes none of them).
 //   - The oracle sees every user access and every syscall return through one
 //     global clock (Kernel.Now).
 //

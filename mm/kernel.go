@@ -114,6 +114,7 @@ type Stats struct {
 	Forks               atomic.Uint64
 	Execs               atomic.Uint64
 	Exits               atomic.Uint64 // address spaces torn down (exit_mmap)
+	Migrations          atomic.Uint64 // tasks moved to another CPU (migrate.go)
 	// ptep_clear_flush calls (unbatched unmaps and COW), the cycles they
 	// took, and the cycles of their final DSB: Barry Song's profile.
 	PtepClearFlushes        atomic.Uint64

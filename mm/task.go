@@ -26,7 +26,9 @@ type PendingPage struct {
 }
 
 // Task is a thread running on one CPU: a user thread of an mm, or a kernel
-// thread (kswapd) with a nil mm.
+// thread (kswapd) with a nil mm. A task made by NewMovableTask can migrate
+// to another CPU (migrate.go); cpu and th change then, on the task's own
+// goroutine and under Kernel.mu.
 type Task struct {
 	k    *Kernel
 	cpu  *mmu.CPU
@@ -40,6 +42,8 @@ type Task struct {
 
 	locked   uint64 // the first VA of the table whose PTL flush_tlb_batched_pending runs under
 	lockedOK bool
+
+	mv *movable // NewMovableTask's: the task can migrate (migrate.go); nil otherwise
 }
 
 // LockedTable is the VA range [lo, hi) of the level-3 table whose PTL t
@@ -63,7 +67,8 @@ func (k *Kernel) NewTask(cpu *mmu.CPU, mm *MM, name string) *Task {
 	return t
 }
 
-// CPU is the CPU the task runs on.
+// CPU is the CPU the task runs on (call it on the task's goroutine: a
+// movable task's changes when it migrates).
 func (t *Task) CPU() *mmu.CPU { return t.cpu }
 
 // MM is the task's address space (nil for a kernel thread).

@@ -16,6 +16,10 @@
 // entries never share a swap-cache folio; Linux reclaims it too. The
 // refault-driven balance of anonymous and file scanning is a fixed ratio.
 //
+// The reclaiming task may migrate to another CPU after unmapping a folio
+// (mm.Task.PreemptionPoint), its batch pending: the batch then ends on the
+// new CPU, which is what __switch_to()'s dsb(ish) makes safe.
+//
 // Lock order: Reclaim.mu is a leaf lock; shrinking runs without it, taking
 // the mm's rmap lock and PTLs (never the mmap lock).
 package reclaim
@@ -257,6 +261,10 @@ func (r *Reclaim) ShrinkFolioList(t *mm.Task, pfns []uint64, ignoreRefs bool) in
 			keep = append(keep, pfn)
 			continue
 		}
+		// Preemptible here (no spinlock held, the folio lock sleeps): the
+		// task may move to another CPU with its batch's TLBIs issued and
+		// not completed — a no-op unless a migration was asked for.
+		t.PreemptionPoint()
 		if f.File() != nil && !swapBacked && k.FolioTestDirty(pfn) {
 			// A written shared file page: write it back first.
 			t.TryToUnmapFlushDirty()

@@ -24,10 +24,15 @@
 //     and free of side effects: the scheduler evaluates them to decide
 //     eligibility and to detect deadlock.
 //   - Service functions never yield or block.
+//   - A Task (task.go) runs as one thread at a time: while it does, the
+//     thread's own goroutine waits for it, so each thread still has exactly
+//     one goroutine acting as it. A task moves to another thread only at
+//     MigrateTo, holding no Mutex or RWMutex (they are owned by threads).
 //   - A run ends when every thread's body has returned; if every unfinished
 //     thread waits on something no thread can provide, Run returns a
 //     *DeadlockError naming who waits on what.
 //
-// Lock order: Mutex.mu (the emulated lock) → WaitQueue.mu → Scheduler.pmu.
-// WaitQueue.mu and Scheduler.pmu are leaf locks held for a few instructions.
+// Lock order: Mutex.mu (the emulated lock) → WaitQueue.mu → Scheduler.pmu →
+// Scheduler.tasksMu. WaitQueue.mu, Scheduler.pmu and Scheduler.tasksMu are
+// held for a few instructions.
 package sched

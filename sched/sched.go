@@ -102,6 +102,9 @@ type Scheduler struct {
 	pmu      gsync.Mutex
 	nparked  int
 	finished int
+
+	tasksMu gsync.Mutex // guards tasks
+	tasks   []*Task     // the migratable tasks (task.go)
 }
 
 // New returns a scheduler for cfg.Threads threads.
@@ -185,6 +188,9 @@ func (s *Scheduler) end(err error) {
 	if s.ended.Swap(true) {
 		return
 	}
+	if err == nil {
+		err = s.strandedTask()
+	}
 	s.err = err
 	close(s.abort)
 }
@@ -256,7 +262,11 @@ func (t *Thread) main(body func(*Thread), done chan<- struct{}) {
 		// A panic in the emulator is a bug, not a crash of the command: the
 		// run ends with it as its error, which the command reports.
 		if r := recover(); r != nil {
-			err := fmt.Errorf("internal error on cpu%d (a bug in mmubench): %v%s", t.id, r, panicSite())
+			site := panicSite()
+			if tp, ok := r.(*taskPanic); ok { // a task's, re-raised by its host
+				r, site = tp.value, tp.site
+			}
+			err := fmt.Errorf("internal error on cpu%d (a bug in mmubench): %v%s", t.id, r, site)
 			if t.s.det {
 				t.s.end(err)
 				return
