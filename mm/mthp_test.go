@@ -104,7 +104,7 @@ func TestMTHPSplitByMadvise(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		advice     mm.Advice
-		lo, hi     int  // the madvise range, in pages of the folio
+		lo, hi     int // the madvise range, in pages of the folio
 		wantSplits uint64
 		lazy       bool // the range's pages become lazy-free
 	}{
