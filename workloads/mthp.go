@@ -10,9 +10,10 @@ import (
 func init() {
 	register(&Workload{
 		Name: "mthp-split-race",
-		Description: "383c4613c67c's race: MADV_FREE over part of a large folio drops the PTL to split it; " +
-			"reclaim clears a PTE of the table meanwhile with a deferred flush; the walker re-takes the PTL " +
-			"and drops that page's swap entry, and a write through the stale entry after the madvise is lost",
+		Description: "383c4613c67c's race: MADV_FREE over part of a large folio drops the PTL to split it " +
+			"while reclaim unmaps a page of the table with a deferred flush; re-taking the PTL without " +
+			"flush_tlb_batched_pending, it drops that page's swap entry and returns with the writer's " +
+			"stale writable TLB entry, and the write through it is lost",
 		MinCPUs:  3,
 		Rounds:   4,
 		Defaults: Params{Pages: 16},
@@ -42,7 +43,7 @@ func mthpOrder(pages int) (int, error) {
 	case 16:
 		return 4, nil
 	}
-	return 0, fmt.Errorf("mthp-split-race: --pages %d (the large folio's pages: 4, 8 or 16)", pages)
+	return 0, fmt.Errorf("--pages %d (the large folio's pages: 4, 8 or 16)", pages)
 }
 
 // setupMTHPSplitRace is the race 383c4613c67c closed, one trial per round,
