@@ -189,3 +189,43 @@ func TestMTHPPartialUnmap(t *testing.T) {
 		}
 	})
 }
+
+// The walker that split a folio with the PTL dropped calls
+// flush_tlb_batched_pending again after re-taking it (383c4613c67c) — and
+// finds the split's own batched unmap pending, as Linux's does — unless
+// the fix is reverted. One call finds nothing: the one under the first PTL.
+func TestMTHPRelockFlush(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		advice      mm.Advice
+		revert      bool
+		wantPending uint64 // flush_tlb_batched_pending calls that flushed
+	}{
+		{"free", mm.MadvFree, false, 1},
+		{"free-reverted", mm.MadvFree, true, 0},
+		{"cold-pageout", mm.MadvPageout, false, 1},
+		{"cold-pageout-reverted", mm.MadvPageout, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := mthpRig(t, 2)
+			if tc.revert {
+				g.k.Revert(mm.FixMadviseRelockFlush)
+			}
+			var pending uint64
+			g.single(t, func(tk *mm.Task) {
+				va, err := tk.Mmap(4*page, mm.ProtRead|mm.ProtWrite, false)
+				must(t, err)
+				must(t, tk.Madvise(va, 4*page, mm.MadvHugepage))
+				must(t, tk.Store(va, 1))
+				must(t, tk.Madvise(va+2*page, 2*page, tc.advice))
+				pending = g.k.Stats.BatchedPending.Load()
+			})
+			if g.k.Stats.FolioSplits.Load() != 1 {
+				t.Fatalf("%d splits, want 1", g.k.Stats.FolioSplits.Load())
+			}
+			if pending != tc.wantPending {
+				t.Errorf("%d flush_tlb_batched_pending calls flushed, want %d", pending, tc.wantPending)
+			}
+		})
+	}
+}
