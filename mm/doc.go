@@ -41,11 +41,12 @@
 // Lock order (outermost first):
 //
 //	MM.mmapLock (sched.RWMutex, the mmap lock)
-//	  MM.rmapLock (sched.RWMutex, the anon_vma/i_mmap lock: rmap walks read, freeing page tables writes)
+//	  MM.rmapLock (sched.RWMutex, the anon_vma/i_mmap lock: rmap walks read, freeing page tables and split_folio write)
 //	    PTL (sched.Mutex per level-3 table, split page-table locks)
 //	      File.mu (the page cache)
 //	        swapDevice.mu
-//	          Folio.mu
+//	          Kernel.splitMu (dissolving a large folio, mthp.go)
+//	            Folio.mu
 //	      MM.Pending.mu, MM.ptlMu, shadow.mu, Kernel.mu (leaf locks)
 //
 // Reclaim takes an mm's rmap lock and a PTL without the mmap lock, one

@@ -87,9 +87,13 @@ func (t *Task) handlePTEFault(vma *VMA, va uint64, write bool) error {
 	return nil // spurious: another CPU resolved it, or a stale entry was dropped
 }
 
-// doAnonymousPage maps a zeroed frame at an empty PTE (do_anonymous_page).
+// doAnonymousPage maps a zeroed frame at an empty PTE (do_anonymous_page),
+// or a large folio over its block where the VMA asked for one (mthp.go).
 // The frame is allocated before the PTL is taken, and the PTE re-checked.
 func (t *Task) doAnonymousPage(vma *VMA, va uint64, slot pagetable.Slot, ptl *ptLock, write bool) error {
+	if t.doAnonymousLarge(vma, va, slot, ptl, write) {
+		return nil
+	}
 	pfn, err := t.k.allocFrame(t)
 	if err != nil {
 		return err

@@ -23,6 +23,8 @@ type Folio struct {
 	file  *File  // page-cache folio (file or shmem): its file, nil for anonymous memory
 	index uint64 // ... and its page index in the file
 	nid   uint8  // its NUMA node (folio_nid): 0 unless it was migrated (numa.go)
+	head  uint64 // a tail page of a large folio: its head's frame; 0 otherwise (mthp.go)
+	order uint8  // the head of a large folio: its order
 }
 
 // rmapItem is one mapping of a folio: the PTE of va in mm.
@@ -160,6 +162,9 @@ func (k *Kernel) FolioPut(t *Task, pfn uint64) {
 	}
 	f.mu.Unlock()
 	if last {
+		if k.largeFolios.Load() != 0 {
+			k.dissolveFolio(k.FolioHead(pfn), true) // a page of a large folio: split it first
+		}
 		if r := k.cfg.Reclaim; r != nil {
 			r.FolioDelLRU(pfn)
 		}
@@ -220,5 +225,7 @@ func swapSlot(p pagetable.PTE) int { return int(p>>pagetable.PageShift&(1<<36-1)
 
 func isProtNone(p pagetable.PTE) bool { return !p.Valid() && p&pteProtNone != 0 }
 
-// present reports whether p maps a frame (valid, or PROT_NONE): pte_present.
-func present(p pagetable.PTE) bool { return p.Valid() || isProtNone(p) }
+// present reports whether p maps a frame (valid, PROT_NONE, or a migration
+// entry of a folio being split, split.go): pte_present, and for a
+// migration entry is_migration_entry — it still maps the page.
+func present(p pagetable.PTE) bool { return p.Valid() || isProtNone(p) || isMigrationEntry(p) }

@@ -75,6 +75,10 @@ type Kernel struct {
 	reverted []Fix // fixes taken out (fixes.go); set before the run, read-only during it
 	numa     numaState
 
+	mthpOrder   int          // large anonymous folios for MADV_HUGEPAGE VMAs (mthp.go); set before the run
+	largeFolios atomic.Int64 // large folios that exist
+	splitMu     gsync.Mutex  // serialises the dissolving of large folios (a leaf lock above Folio.mu)
+
 	clock atomic.Uint64
 	retMu gsync.Mutex // serialises syscall returns against the clock
 	det   bool        // the machine runs in det mode
@@ -120,6 +124,8 @@ type Stats struct {
 	PtepClearFlushes        atomic.Uint64
 	PtepClearFlushCycles    atomic.Uint64
 	PtepClearFlushDSBCycles atomic.Uint64
+	MTHPAllocs              atomic.Uint64 // large anonymous folios mapped by a fault (mthp.go)
+	FolioSplits             atomic.Uint64 // large folios split by split_folio
 }
 
 // New builds the kernel of machine m and installs its oracle as m's observer.

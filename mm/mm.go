@@ -47,6 +47,7 @@ type VMA struct {
 	Shared     bool
 	File       *File  // nil: anonymous private memory
 	PgOff      uint64 // the file page mapped at Start
+	HugePage   bool   // VM_HUGEPAGE (MADV_HUGEPAGE): anonymous faults may map large folios (mthp.go)
 }
 
 // slice returns the part [start, end) of v, with its file offset.

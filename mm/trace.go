@@ -42,6 +42,8 @@ func describePTE(p pagetable.PTE) string {
 		return fmt.Sprintf("swap entry %d", swapSlot(p))
 	case isProtNone(p):
 		return fmt.Sprintf("PROT_NONE pfn %#x", p.PFN())
+	case isMigrationEntry(p):
+		return fmt.Sprintf("migration entry for pfn %#x", p.PFN())
 	case !p.Valid():
 		return fmt.Sprintf("invalid %#x", uint64(p))
 	}

@@ -26,6 +26,7 @@ package reclaim
 
 import (
 	"container/list"
+	"slices"
 	"sync/atomic"
 
 	gsync "gvisor.dev/gvisor/pkg/sync"
@@ -220,8 +221,9 @@ func (r *Reclaim) ReclaimPages(t *mm.Task, pfns []uint64) {
 // referenced one (unless ignoreRefs) is activated. An anonymous folio that
 // several processes map (after fork, until they write or exit) is kept:
 // their swap entries would have to share the slot and its swap-cache
-// folio. Frames are freed after the batch's try_to_unmap_flush. It returns
-// how many it released.
+// folio. A large folio is split first, its pages reclaimed one by one.
+// Frames are freed after the batch's try_to_unmap_flush. It returns how
+// many it released.
 func (r *Reclaim) ShrinkFolioList(t *mm.Task, pfns []uint64, ignoreRefs bool) int {
 	k := r.k
 	cost := k.Machine().Config().Cost
@@ -231,9 +233,20 @@ func (r *Reclaim) ShrinkFolioList(t *mm.Task, pfns []uint64, ignoreRefs bool) in
 	}
 	var freed []release
 	var keep []uint64
-	for _, pfn := range pfns {
+	for i := 0; i < len(pfns); i++ {
+		pfn := pfns[i]
 		k.Stats.Scanned.Add(1)
 		t.CPU().Charge(cost.ReclaimFolio)
+		if k.FolioTestLarge(pfn) {
+			// No swap slots for a large folio: split it, its tails
+			// joining the list (split_folio_to_list).
+			tails, err := t.SplitFolioToList(pfn)
+			if err != nil {
+				keep = append(keep, pfn)
+				continue
+			}
+			pfns = append(slices.Clip(pfns), tails...)
+		}
 		f := k.Folio(pfn)
 		flags := f.Flags()
 		if flags&mm.FolioAnon != 0 && f.Mapcount() > 1 {

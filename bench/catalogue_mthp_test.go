@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/mmubench/mmubench/mm"
+	"github.com/mmubench/mmubench/sched"
+)
+
+// The race 383c4613c67c closed (mthp-split-race): before the fix the
+// madvise walker returns with a stale TLB entry, and a write after it is
+// lost, within a few hundred det seeds; with the fix (the default
+// variant) under flush-mm nothing is found. Also with order-2 folios.
+func TestCatalogueMTHPSplitRace(t *testing.T) {
+	for _, tc := range []struct {
+		variant  string
+		pages    int // the large folio's pages (0: the default, 16)
+		seeds    int
+		wantRace bool
+	}{
+		{"unfixed", 0, 300, true},
+		{"unfixed", 4, 300, true},
+		{"fixed", 0, 100, false},
+		{"", 0, 20, false}, // the default is the fixed form
+		{"fixed", 4, 30, false},
+	} {
+		t.Run(fmt.Sprintf("%s/pages=%d", tc.variant, tc.pages), func(t *testing.T) {
+			c := config("mthp-split-race", "flush-mm", "fullmm", sched.Det, 0)
+			c.Params.Variant, c.Params.Pages = tc.variant, tc.pages
+			var stale, lost int
+			for s := 1; s <= tc.seeds; s++ {
+				c.Machine.Sched.Seed = uint64(s)
+				r, err := Run(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(r.Errors) > 0 {
+					t.Fatalf("seed %d: %v", s, r.Errors)
+				}
+				if !tc.wantRace && r.ViolationCount() > 0 {
+					t.Fatalf("seed %d: %v", s, r.First)
+				}
+				if r.Violations[mm.StaleTLB] > 0 {
+					stale++
+				}
+				if r.Violations[mm.LostWrite] > 0 {
+					lost++
+				}
+				if tc.wantRace && stale > 0 && lost > 0 {
+					return
+				}
+			}
+			if tc.wantRace {
+				t.Fatalf("in %d seeds: stale_tlb in %d, lost writes in %d; want both", tc.seeds, stale, lost)
+			}
+		})
+	}
+}
+
+// Rows of results/catalogue-mthp.csv regenerate from the code: the first
+// run with violations (the unfixed race found), and a few others.
+func TestCatalogueMTHPRowsRegenerate(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("../results", "catalogue-mthp.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body := recs[0], recs[1:]
+	col := slices.Index(head, "violations")
+	if col < 0 {
+		t.Fatal("no violations column")
+	}
+	rows := []int{len(body) / 2, len(body) - 1}
+	for i, rec := range body {
+		if rec[col] != "0" {
+			rows = append([]int{i}, rows...)
+			break
+		}
+	}
+	if len(rows) != 3 {
+		t.Fatal("no run with violations in results/catalogue-mthp.csv")
+	}
+	for _, i := range rows {
+		want := body[i]
+		var c Config
+		if err := json.Unmarshal([]byte(want[len(want)-1]), &c); err != nil {
+			t.Fatalf("row %d: %v", i+2, err)
+		}
+		r, err := Run(c)
+		if err != nil {
+			t.Fatalf("row %d: %v", i+2, err)
+		}
+		r.WallNs, r.Version = 0, BaseVersion
+		var got, line bytes.Buffer
+		if err := writeRow(&got, r); err != nil {
+			t.Fatal(err)
+		}
+		cw := csv.NewWriter(&line)
+		cw.Write(want)
+		cw.Flush()
+		if got.String() != line.String() {
+			t.Errorf("row %d (%s seed %d) does not regenerate\ngot  %s\nwant %s", i+2, c.Params.Variant, c.Machine.Sched.Seed, got.String(), line.String())
+		}
+	}
+}
