@@ -43,12 +43,14 @@ var CSVHeader = []string{
 	// The form of the kernel code a catalogue race ran (before or after
 	// its fix).
 	"variant",
+	// The machine flavour (mmu.Arch), empty for arm64.
+	"arch",
 }
 
 // TextColumns are the CSV columns that hold names, not numbers.
 var TextColumns = map[string]bool{
 	"workload": true, "policy": true, "nested": true, "sched": true, "walk_cache": true, "replacement": true,
-	"first_violation": true, "errors": true, "version": true, "victim": true, "order": true, "variant": true, "config": true,
+	"first_violation": true, "errors": true, "version": true, "victim": true, "order": true, "variant": true, "arch": true, "config": true,
 }
 
 // lateMetricColumns are the workload figures after the parameters.
@@ -102,7 +104,7 @@ func (r *Result) CSVRow() []string {
 		u(c.Sched.Quantum))
 	row = append(row, u(t.FlushRefills), u(t.FlushLostCycles), strconv.FormatFloat(r.FlushOverheadPct(), 'f', 6, 64))
 	return append(row, p.Victim, strconv.FormatInt(p.Gap, 10), strconv.FormatInt(p.Compute, 10),
-		u(r.Violations[mm.StaleTLB]), p.Order, p.Variant)
+		u(r.Violations[mm.StaleTLB]), p.Order, p.Variant, string(c.Arch))
 }
 
 // Writer writes results in one of the formats, row by row.
@@ -212,6 +214,9 @@ func (t *tableWriter) Close() error {
 	}
 	if v := t.results[0].Params.Variant; v != "" {
 		ident += " variant=" + v
+	}
+	if a := t.results[0].Config.Machine.Arch; a != "" {
+		ident += " arch=" + string(a)
 	}
 	if len(rows) == 1 {
 		ident += " seed=" + first
