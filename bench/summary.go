@@ -193,11 +193,16 @@ func Verdicts(t *Table) (*TextTable, error) {
 	if t.Column("violations") < 0 {
 		return nil, nil
 	}
-	groups, err := Summarize(t, []string{"workload", "nested", "policy"}, presentColumns(t, kindCols()))
+	by := []string{"workload", "nested", "policy"}
+	archs := hasArch(t)
+	if archs {
+		by = append(by, "arch")
+	}
+	groups, err := Summarize(t, by, presentColumns(t, kindCols()))
 	if err != nil {
 		return nil, err
 	}
-	type rowKey struct{ workload, nested string }
+	type rowKey struct{ workload, nested, arch string }
 	cells := map[rowKey]map[string]string{}
 	var rows []rowKey
 	var policies []string
@@ -209,7 +214,10 @@ func Verdicts(t *Table) (*TextTable, error) {
 		if g.ViolationRuns > 0 {
 			bad[w] = true
 		}
-		k := rowKey{w, n}
+		k := rowKey{w, n, ""}
+		if archs {
+			k.arch = cmp.Or(g.Key[3], "arm64")
+		}
 		if cells[k] == nil {
 			cells[k] = map[string]string{}
 			rows = append(rows, k)
@@ -246,6 +254,9 @@ func Verdicts(t *Table) (*TextTable, error) {
 		label := k.workload
 		if len(nestedOf[k.workload]) > 1 {
 			label += " " + k.nested
+		}
+		if k.arch != "" {
+			label += " (" + k.arch + ")"
 		}
 		row := []string{label}
 		for _, p := range policies {
@@ -355,6 +366,9 @@ func Costs(t *Table) ([]*TextTable, error) {
 			return nil, err
 		}
 		by := []string{"policy"}
+		if hasArch(sub) {
+			by = append(by, "arch")
+		}
 		if distinct(sub, "nested") > 1 {
 			// The cost under today's nested fix; its verdicts are above.
 			if today, err := sub.Where([]string{"nested=fullmm"}); err == nil && len(today.Rows) > 0 {
@@ -405,6 +419,22 @@ func Costs(t *Table) ([]*TextTable, error) {
 		out = append(out, tab)
 	}
 	return out, nil
+}
+
+// hasArch reports whether some run of t was not on arm64 (the arch
+// column, empty for arm64, names another flavour): the summaries then
+// keep the flavours apart.
+func hasArch(t *Table) bool {
+	c := t.Column("arch")
+	if c < 0 {
+		return false
+	}
+	for _, r := range t.Rows {
+		if r[c] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // allSame reports whether every row has the same median (column 1).
