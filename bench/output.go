@@ -53,6 +53,22 @@ var TextColumns = map[string]bool{
 	"first_violation": true, "errors": true, "version": true, "victim": true, "order": true, "variant": true, "arch": true, "config": true,
 }
 
+// hasArch reports whether some run of t was not on arm64 (the arch
+// column, empty for arm64, names another flavour): the summaries then
+// keep the flavours apart.
+func hasArch(t *Table) bool {
+	c := t.Column("arch")
+	if c < 0 {
+		return false
+	}
+	for _, r := range t.Rows {
+		if r[c] != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // lateMetricColumns are the workload figures after the parameters.
 var lateMetricColumns = []string{"ptep_clear_flush_pct", "ptep_clear_flush_dsb_pct", "loops_per_minute", "index", "accesses_per_sec"}
 

@@ -421,22 +421,6 @@ func Costs(t *Table) ([]*TextTable, error) {
 	return out, nil
 }
 
-// hasArch reports whether some run of t was not on arm64 (the arch
-// column, empty for arm64, names another flavour): the summaries then
-// keep the flavours apart.
-func hasArch(t *Table) bool {
-	c := t.Column("arch")
-	if c < 0 {
-		return false
-	}
-	for _, r := range t.Rows {
-		if r[c] != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // allSame reports whether every row has the same median (column 1).
 func allSame(rows [][]string) bool {
 	for _, r := range rows {
