@@ -43,12 +43,30 @@ var CSVHeader = []string{
 	// The form of the kernel code a catalogue race ran (before or after
 	// its fix).
 	"variant",
+	// The machine flavour (mmu.Arch), empty for arm64.
+	"arch",
 }
 
 // TextColumns are the CSV columns that hold names, not numbers.
 var TextColumns = map[string]bool{
 	"workload": true, "policy": true, "nested": true, "sched": true, "walk_cache": true, "replacement": true,
-	"first_violation": true, "errors": true, "version": true, "victim": true, "order": true, "variant": true, "config": true,
+	"first_violation": true, "errors": true, "version": true, "victim": true, "order": true, "variant": true, "arch": true, "config": true,
+}
+
+// hasArch reports whether some run of t was not on arm64 (the arch
+// column, empty for arm64, names another flavour): the summaries then
+// keep the flavours apart.
+func hasArch(t *Table) bool {
+	c := t.Column("arch")
+	if c < 0 {
+		return false
+	}
+	for _, r := range t.Rows {
+		if r[c] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // lateMetricColumns are the workload figures after the parameters.
@@ -102,7 +120,7 @@ func (r *Result) CSVRow() []string {
 		u(c.Sched.Quantum))
 	row = append(row, u(t.FlushRefills), u(t.FlushLostCycles), strconv.FormatFloat(r.FlushOverheadPct(), 'f', 6, 64))
 	return append(row, p.Victim, strconv.FormatInt(p.Gap, 10), strconv.FormatInt(p.Compute, 10),
-		u(r.Violations[mm.StaleTLB]), p.Order, p.Variant)
+		u(r.Violations[mm.StaleTLB]), p.Order, p.Variant, string(c.Arch))
 }
 
 // Writer writes results in one of the formats, row by row.
@@ -212,6 +230,9 @@ func (t *tableWriter) Close() error {
 	}
 	if v := t.results[0].Params.Variant; v != "" {
 		ident += " variant=" + v
+	}
+	if a := t.results[0].Config.Machine.Arch; a != "" {
+		ident += " arch=" + string(a)
 	}
 	if len(rows) == 1 {
 		ident += " seed=" + first

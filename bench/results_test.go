@@ -26,6 +26,7 @@ func TestResultsRowsRegenerate(t *testing.T) {
 		{"nested.csv", 3},
 		{"pageout.csv", 2},
 		{"side-effect.csv", 2},
+		{"catalogue-x86.csv", 3},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("../results", tc.file))

@@ -114,7 +114,14 @@ func (c *Config) Validate() (*workloads.Workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := policy.Batch(c.Policy); err != nil {
+	batch, err := policy.Batch(c.Policy)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Machine.Arch.Validate(); err != nil {
+		return nil, err
+	}
+	if err := mm.CheckBatchArch(batch, c.Machine.Arch); err != nil {
 		return nil, err
 	}
 	if _, err := policy.Nested(c.Nested); err != nil {
@@ -185,6 +192,9 @@ func Run(cfg Config) (*Result, error) {
 	}
 	res.Kernel["swap_used"] = uint64(k.SwapUsed())
 	res.Kernel["free_frames"] = uint64(k.FreeFrames())
+	if cfg.Machine.Arch == mmu.ArchX86IPI {
+		res.Kernel["ipis"] = m.IPIs()
+	}
 	if cfg.Machine.Sched.Record {
 		res.Trace = m.Scheduler().Trace()
 	}

@@ -194,17 +194,22 @@ func Verdicts(t *Table) (*TextTable, error) {
 		return nil, nil
 	}
 	// A catalogue race's variants (its kernel code before and after the
-	// fix) are rows of their own; CSVs from before the column have none.
+	// fix) and the machine flavours are rows of their own; CSVs from
+	// before the columns have none.
 	by := []string{"workload", "nested", "policy"}
 	hasVariant := t.Column("variant") >= 0
 	if hasVariant {
 		by = append(by, "variant")
 	}
+	archs := hasArch(t)
+	if archs {
+		by = append(by, "arch")
+	}
 	groups, err := Summarize(t, by, presentColumns(t, kindCols()))
 	if err != nil {
 		return nil, err
 	}
-	type rowKey struct{ workload, nested, variant string }
+	type rowKey struct{ workload, nested, variant, arch string }
 	cells := map[rowKey]map[string]string{}
 	var rows []rowKey
 	var policies []string
@@ -220,7 +225,10 @@ func Verdicts(t *Table) (*TextTable, error) {
 		if g.ViolationRuns > 0 {
 			bad[w] = true
 		}
-		k := rowKey{w, n, v}
+		k := rowKey{w, n, v, ""}
+		if archs {
+			k.arch = cmp.Or(g.Key[len(g.Key)-1], "arm64")
+		}
 		if cells[k] == nil {
 			cells[k] = map[string]string{}
 			rows = append(rows, k)
@@ -262,6 +270,9 @@ func Verdicts(t *Table) (*TextTable, error) {
 		if k.variant != "" {
 			label += " " + k.variant
 			variants = true
+		}
+		if k.arch != "" {
+			label += " (" + k.arch + ")"
 		}
 		row := []string{label}
 		for _, p := range policies {
@@ -374,6 +385,9 @@ func Costs(t *Table) ([]*TextTable, error) {
 			return nil, err
 		}
 		by := []string{"policy"}
+		if hasArch(sub) {
+			by = append(by, "arch")
+		}
 		if distinct(sub, "nested") > 1 {
 			// The cost under today's nested fix; its verdicts are above.
 			if today, err := sub.Where([]string{"nested=fullmm"}); err == nil && len(today.Rows) > 0 {

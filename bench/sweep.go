@@ -37,6 +37,9 @@ type Group struct {
 	// use PCT and many.
 	Quantum uint64 `json:"quantum,omitempty"`
 	Seeds   int    `json:"seeds,omitempty"`
+	// Arch is the machine flavour of the group's runs (mmu.Arch: arm64,
+	// the default, x86-invlpgb, x86-ipi), with its cost table.
+	Arch string `json:"arch,omitempty"`
 }
 
 // Geometry is one TLB configuration of a sweep axis.
@@ -107,6 +110,11 @@ func (s *Sweep) Points() (*PointSet, error) {
 		if g.Seeds < 0 {
 			return nil, fmt.Errorf("sweep group %d: %d seeds", gi+1, g.Seeds)
 		}
+		arch, err := mmu.ParseArch(g.Arch)
+		if err != nil {
+			return nil, fmt.Errorf("sweep group %d: %w", gi+1, err)
+		}
+		base.Machine.SetArch(arch)
 		for _, w := range g.Workloads {
 			for _, p := range orDefault(g.Policies, base.Policy) {
 				for _, n := range orDefault(g.Nested, base.Nested) {

@@ -162,7 +162,7 @@ func Unapplied(events []mmu.TraceEvent, cpus int) []string {
 			}
 		}
 		if len(missing) > 0 {
-			out = append(out, fmt.Sprintf("cpu%d's TLBI %s va %#x: not yet applied on %s", k.issuer, k.text, k.va, strings.Join(missing, ", ")))
+			out = append(out, fmt.Sprintf("cpu%d's %s va %#x: not yet applied on %s", k.issuer, instr(k.text), k.va, strings.Join(missing, ", ")))
 		}
 	}
 	return out
@@ -184,15 +184,35 @@ func WriteStory(w io.Writer, events []mmu.TraceEvent) error {
 func Describe(e mmu.TraceEvent) string {
 	switch e.Kind {
 	case mmu.EvTLBI:
-		return fmt.Sprintf("TLBI %s va %#x asid %d issued", e.Text, e.VA, e.ASID)
+		return fmt.Sprintf("%s va %#x asid %d issued", instr(e.Text), e.VA, e.ASID)
 	case mmu.EvApply:
-		return fmt.Sprintf("applies cpu%d's TLBI %s va %#x asid %d", e.Issuer, e.Text, e.VA, e.ASID)
+		return fmt.Sprintf("applies cpu%d's %s va %#x asid %d", e.Issuer, instr(e.Text), e.VA, e.ASID)
 	case mmu.EvHold:
-		return fmt.Sprintf("holds cpu%d's TLBI %s va %#x until cpu%d's DSB", e.Issuer, e.Text, e.VA, e.Issuer)
+		sync := "DSB"
+		if isX86(e.Text) {
+			sync = "TLBSYNC"
+		}
+		return fmt.Sprintf("holds cpu%d's %s va %#x until cpu%d's %s", e.Issuer, instr(e.Text), e.VA, e.Issuer, sync)
 	case mmu.EvFill:
 		return fmt.Sprintf("fills va %#x -> pfn %#x (%s) asid %d", e.VA, e.PFN, e.Text, e.ASID)
 	case mm.TracePTE:
 		return fmt.Sprintf("PTE of va %#x: %s", e.VA, e.Text)
 	}
 	return e.Text
+}
+
+// isX86 reports whether an invalidation's text names an x86 instruction
+// (mmu.Machine.KindName on an x86 machine) rather than an arm64 TLBI
+// operation.
+func isX86(text string) bool {
+	return strings.HasPrefix(text, "INV") || strings.HasPrefix(text, "IPI") || strings.HasPrefix(text, "flush_tlb")
+}
+
+// instr names an invalidation: "TLBI VALE1IS" on arm64, the x86
+// instruction as the machine named it.
+func instr(text string) string {
+	if isX86(text) {
+		return text
+	}
+	return "TLBI " + text
 }

@@ -12,6 +12,10 @@
 // flush and flush_tlb_batched_pending) and NestedPolicy (what tlb_finish_mmu
 // does when gathers on one mm overlap). Its work costs the cycles of
 // mmu.CostModel's kernel entries, charged to the CPU that does it.
+// On the x86 machine flavours the flush primitives are x86's
+// (archflush.go, tlbflush.go): INVLPGB and TLBSYNC, or IPI shootdowns over
+// mm_cpumask; a policy reaches them through ArchTLBBatchAddPending,
+// ArchTLBBatchFlush and the FlushTLB* helpers.
 //
 // Invariants:
 //   - Every PTE of a user mapping is changed under the PTL of its level-3

@@ -71,6 +71,7 @@ type Kernel struct {
 	swap   swapDevice
 	oracle *Oracle
 	cost   mmu.CostModel
+	arch   mmu.Arch // the machine flavour (archflush.go)
 
 	reverted []Fix // fixes taken out (fixes.go); set before the run, read-only during it
 	numa     numaState
@@ -133,6 +134,9 @@ func New(m *mmu.Machine, cfg Config) (*Kernel, error) {
 	if cfg.Batch == nil || cfg.Nested == nil {
 		return nil, fmt.Errorf("mm: a batch and a nested policy are required")
 	}
+	if err := CheckBatchArch(cfg.Batch, m.Config().Arch); err != nil {
+		return nil, err
+	}
 	phys := m.Phys()
 	slots := cfg.SwapSlots
 	if slots == 0 {
@@ -145,6 +149,7 @@ func New(m *mmu.Machine, cfg Config) (*Kernel, error) {
 		m: m, phys: phys, cfg: cfg, batch: cfg.Batch, nested: cfg.Nested,
 		folios:   make([]Folio, phys.Frames()),
 		cost:     m.Config().Cost,
+		arch:     m.Config().Arch,
 		nextASID: 1,
 		det:      m.Scheduler().Mode() == sched.Det,
 	}

@@ -89,7 +89,7 @@ func (t *Task) Migrate(dst *mmu.CPU) error {
 // runs elsewhere.
 func (t *Task) switchTo() {
 	if !t.k.Reverted(FixSwitchToDSB) {
-		t.cpu.DSBISH()
+		t.switchSync() // dsb(ish); x86-invlpgb: tlbsync()
 	}
 	t.cpu.Charge(t.k.cost.ContextSwitch)
 }

@@ -76,6 +76,7 @@ type MM struct {
 	asid   uint16
 	tables *pagetable.Tables
 
+	cpumask  mmCPUMask     // mm_cpumask: the CPUs that ran it (archflush.go)
 	users    atomic.Int32  // mm_users: the tasks using it (NewMM and Fork give 1; exec and exit drop it)
 	dead     bool          // exit_mmap tore it down; under rmapLock
 	mmapLock sched.RWMutex // mmap_lock: VMAs; read for faults and madvise, write for mmap/munmap/mprotect

@@ -165,12 +165,12 @@ func (t *Task) Exit() {
 
 // SwitchMM makes the task run mm's process (context_switch → switch_mm):
 // TTBR0 and the ASID change, and no TLB is flushed; __switch_to's
-// dsb(ish) completes the CPU's outstanding TLBIs, as on arm64
-// (FixSwitchToDSB).
+// dsb(ish) completes the CPU's outstanding TLBIs, as on arm64 (x86-invlpgb:
+// switch_mm_irqs_off's tlbsync(); FixSwitchToDSB takes either out).
 func (t *Task) SwitchMM(mm *MM) {
 	t.switchTo()
 	t.mm = mm
-	t.cpu.SetTTBR0(mm.asid, mm.tables.Root())
+	t.loadMM(mm)
 }
 
 // MMGet takes another user reference on mm (mmget).

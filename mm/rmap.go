@@ -62,7 +62,9 @@ func (t *Task) clearYoung(mm *MM, va, pfn uint64) bool {
 		if slot.CompareAndSwap(pte, pte.MkOld()) {
 			t.tracePTE(va, pte, pte.MkOld(), "folio_referenced clears young")
 			t.cpu.Charge(t.k.cost.PTEUpdate)
-			t.FlushTLBPageNosync(mm, va)
+			if !t.k.arch.X86() { // x86's ptep_clear_flush_young flushes nothing
+				t.FlushTLBPageNosync(mm, va)
+			}
 			return true
 		}
 	}
@@ -160,9 +162,14 @@ func (t *Task) ptepClearFlush(mm *MM, va uint64, s pagetable.Slot) pagetable.PTE
 	start := ctr.Cycles
 	old := s.Swap(0)
 	t.cpu.Charge(t.k.cost.PTEUpdate)
-	t.FlushTLBPageNosync(mm, va)
 	dsb := ctr.Cycles
-	t.cpu.DSBISH()
+	if t.k.arch == mmu.ArchX86IPI { // flush_tlb_page: a shootdown, waited for
+		t.FlushTLBPage(mm, va)
+	} else {
+		t.FlushTLBPageNosync(mm, va)
+		dsb = ctr.Cycles
+		t.cpu.DSBISH()
+	}
 	t.k.Stats.PtepClearFlushes.Add(1)
 	t.k.Stats.PtepClearFlushCycles.Add(ctr.Cycles - start)
 	t.k.Stats.PtepClearFlushDSBCycles.Add(ctr.Cycles - dsb)

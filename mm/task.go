@@ -17,6 +17,9 @@ type TLBFlushUnmapBatch struct {
 	// Pages is what the batch covers, for policies that track it per mm
 	// (the range policy); the policy empties it when the batch completes.
 	Pages []PendingPage
+	// CPUMask is x86-ipi's arch batch: the CPUs arch_tlbbatch_flush must
+	// shoot down (the union of the mm_cpumasks of what was unmapped).
+	CPUMask mmu.CPUMask
 }
 
 // PendingPage is one page a reclaim batch unmapped with a deferred flush.
@@ -59,7 +62,7 @@ func (t *Task) LockedTable() (lo, hi uint64, ok bool) {
 func (k *Kernel) NewTask(cpu *mmu.CPU, mm *MM, name string) *Task {
 	t := &Task{k: k, cpu: cpu, th: cpu.Thread(), mm: mm, name: name}
 	if mm != nil {
-		cpu.SetTTBR0(mm.asid, mm.tables.Root())
+		t.loadMM(mm)
 	}
 	k.mu.Lock()
 	k.tasks = append(k.tasks, t)

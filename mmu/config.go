@@ -40,6 +40,10 @@ type Config struct {
 	// choice per invalidation: now, or held until its issuer's DSB), which
 	// systematic exploration uses.
 	DetDelivery DetDelivery `json:"det_delivery,omitempty"`
+	// Arch is the machine flavour (arch.go): "" is arm64, the default, and
+	// is omitted so that arm64 configurations keep their JSON. Set it with
+	// SetArch, which also selects the flavour's cost table.
+	Arch Arch `json:"arch,omitempty"`
 	// Sched is how the CPUs take turns; Sched.Threads is set from CPUs.
 	Sched sched.Config `json:"sched"`
 	// Tracer, if set, receives the run's events (trace.go).
@@ -74,6 +78,9 @@ func DefaultConfig() Config {
 
 // Validate refuses a machine that cannot exist, with a one-line error.
 func (c *Config) Validate() error {
+	if err := c.Arch.Validate(); err != nil {
+		return err
+	}
 	if c.CPUs < 1 || c.CPUs > MaxCPUs {
 		return fmt.Errorf("%d CPUs (must be 1..%d)", c.CPUs, MaxCPUs)
 	}

@@ -60,6 +60,15 @@ type CostModel struct {
 	ExecMM            uint64 `json:"exec_mm"`        // exec's fixed work: loading the image, setting up the mm
 	ExitMM            uint64 `json:"exit_mm"`        // exit's fixed work besides unmapping
 	ContextSwitch     uint64 `json:"context_switch"` // switching to another task on the CPU
+
+	// x86-ipi's shootdown (ipi.go), zero and omitted elsewhere: the
+	// issuer's cost per target interrupted (smp_call_function_many: the
+	// call-function entry, the ICR write), the round trip from the first
+	// send to the last acknowledgement, and what each target spends in the
+	// interrupt (entry, flush_tlb_func, acknowledgement, exit).
+	IPISend      uint64 `json:"ipi_send,omitempty"`
+	IPIRoundTrip uint64 `json:"ipi_round_trip,omitempty"`
+	IPIHandler   uint64 `json:"ipi_handler,omitempty"`
 }
 
 // DefaultCost is the calibrated cost model (results/calibration.md).
@@ -99,4 +108,42 @@ func DefaultCost() CostModel {
 		ExitMM:            10000,
 		ContextSwitch:     2500,
 	}
+}
+
+// DefaultCostFor is the default cost table of a machine flavour: arm64's
+// calibrated one, or an x86 one. The x86 tables change only what the
+// flavour does differently (its invalidation instructions); everything the
+// kernel does is arm64's figure, so that a difference between flavours is
+// one of flush mechanism. Their values are estimates, not calibrated
+// (docs/kernel-model.md §7 gives the sources and says which are guesses).
+func DefaultCostFor(a Arch) CostModel {
+	c := DefaultCost()
+	switch a {
+	case ArchX86INVLPGB:
+		// INVLPGB issue, TLBSYNC, and the broadcast's round trip over the
+		// fabric. No per-instruction latency is published; the round trip
+		// is set so that a TLBSYNC after one INVLPGB on 4 CPUs costs about
+		// a tenth of an IPI shootdown (Rik van Riel's will-it-scale
+		// tlb_flush2_threads on a 36-core Milan: TLB invalidation from 40%
+		// to 4% of CPU time). A guess.
+		c.TLBIIssue = 40
+		c.DSB = 20
+		c.DVMRoundTrip = 600
+		c.DVMAckPerCPU = 10
+		c.DVMOp = 64
+		c.DVMOpASID = 320
+		c.LocalTLBI = 100 // INVLPG, a guess
+	case ArchX86IPI:
+		// IPI shootdown: a guess of the order of the published figures
+		// (a remote shootdown costs the initiator a few microseconds and
+		// each target an interrupt: Amit, "Optimizing the TLB Shootdown
+		// Algorithm with Page Access Tracking", USENIX ATC 2017).
+		c.TLBIIssue = 0 // no broadcast instruction exists
+		c.DSB = 20      // a fence
+		c.LocalTLBI = 100
+		c.IPISend = 300
+		c.IPIRoundTrip = 3000
+		c.IPIHandler = 1500
+	}
+	return c
 }

@@ -40,6 +40,12 @@
 //     comparison while no frame has been freed since it last compared all
 //     its entries (freeepoch.go): the answer is the same.
 //
+//   - Machine flavours (Config.Arch, arch.go): on x86-invlpgb the broadcast
+//     operations are INVLPGB and DSBISH is TLBSYNC, with the same completion
+//     rule and DSB ISHST a no-op; on x86-ipi no broadcast operation exists
+//     (issuing one is an error Machine.Run returns) and a remote flush is
+//     FlushTLBMulti's shootdown, complete when it returns (ipi.go).
+//
 //   - A finished CPU goes offline: it applies what is addressed to it, empties
 //     its TLBs, and later broadcasts no longer wait for it.
 //

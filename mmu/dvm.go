@@ -15,6 +15,7 @@ type inval struct {
 	pages  uint64 // RVALE1: number of pages from va
 	issuer *CPU
 	marked bool // issued by flush_tlb_batched_pending (MarkPendingFlush)
+	ipi    bool // an x86 shootdown IPI (FlushTLBMulti): the target runs the flush in an interrupt
 }
 
 type pendingInval struct {
@@ -61,6 +62,10 @@ func (c *CPU) TLBIRVALE1(asid uint16, va, pages uint64) { c.tlbi(RVALE1, asid, v
 // returns at once. Nothing is complete until this CPU executes a DSB.
 func (c *CPU) tlbi(kind TLBIKind, asid uint16, va, pages uint64) {
 	c.yieldVisible()
+	if kind.Broadcast() && !c.m.cfg.Arch.Broadcast() {
+		c.m.fault.set(fmt.Errorf("cpu%d issued TLBI %s on %s: %w (a policy or kernel path that needs it cannot run there)", c.id, kind, c.m.cfg.Arch, ErrNoBroadcast))
+		return
+	}
 	c.ctr.TLBI[kind]++
 	c.ctr.Cycles += c.cost.TLBIIssue
 	inv := inval{kind: kind, asid: asid, va: va &^ (pagetable.PageSize - 1), pages: min(pages, MaxRangePages), issuer: c, marked: c.markFlush}
@@ -241,6 +246,24 @@ func (c *CPU) applyOwn() {
 // issuer. Only c's goroutine calls it.
 func (c *CPU) apply(inv inval) {
 	c.traceInval(EvApply, inv)
+	if inv.ipi {
+		c.ctr.Cycles += c.cost.IPIHandler // the shootdown interrupt runs on this CPU
+	}
+	c.countApplied(c.invalidate(inv))
+	if inv.issuer.outstanding.Add(-1) == 0 {
+		inv.issuer.thread.Wake() // a DSB may wait for this
+	}
+}
+
+// countApplied counts an applied invalidation that removed n entries.
+func (c *CPU) countApplied(n int) {
+	c.ctr.InvalsApplied++
+	c.ctr.EntriesRemoved += uint64(n)
+}
+
+// invalidate removes what inv names from c's TLBs and returns how many
+// entries it removed.
+func (c *CPU) invalidate(inv inval) int {
 	if inv.marked {
 		c.removedBuf = c.removedBuf[:0]
 		c.setRemoved(&c.removedBuf)
@@ -256,7 +279,11 @@ func (c *CPU) apply(inv inval) {
 	case VMALLE1IS, VMALLE1:
 		n = c.each((*tlb).invalidateAll)
 	case RVALE1IS, RVALE1:
-		n = c.dropRange(inv.asid, inv.va, inv.pages)
+		if inv.ipi {
+			n = c.dropPagesWalks(inv.asid, inv.va, inv.pages) // INVLPG per page
+		} else {
+			n = c.dropRange(inv.asid, inv.va, inv.pages)
+		}
 	default:
 		panic(fmt.Sprintf("mmu: unknown TLBI kind %d", inv.kind))
 	}
@@ -264,11 +291,7 @@ func (c *CPU) apply(inv inval) {
 		c.setRemoved(nil)
 		c.recordFlushed(c.removedBuf)
 	}
-	c.ctr.InvalsApplied++
-	c.ctr.EntriesRemoved += uint64(n)
-	if inv.issuer.outstanding.Add(-1) == 0 {
-		inv.issuer.thread.Wake() // a DSB may wait for this
-	}
+	return n
 }
 
 // setRemoved has c's TLBs collect the entries they remove into buf (nil:
@@ -352,7 +375,7 @@ func (c *CPU) DSBISH() {
 	c.ctr.DSBWaitCycles += wait
 	c.ctr.Cycles += wait
 	if c.m.tracer != nil {
-		c.Trace(EvDSB, 0, 0, fmt.Sprintf("DSB ISH: %d of this CPU's invalidations outstanding", c.outstanding.Load()))
+		c.Trace(EvDSB, 0, 0, fmt.Sprintf("%s: %d of this CPU's invalidations outstanding", c.m.SyncName(), c.outstanding.Load()))
 	}
 	c.applyOwn()
 	if c.outstanding.Load() != 0 {
@@ -361,7 +384,7 @@ func (c *CPU) DSBISH() {
 		c.inDSB.Store(false)
 	}
 	if c.m.tracer != nil {
-		c.Trace(EvDSBDone, 0, 0, "DSB ISH complete")
+		c.Trace(EvDSBDone, 0, 0, c.m.SyncName()+" complete")
 	}
 }
 
@@ -369,6 +392,9 @@ func (c *CPU) DSBISH() {
 // before later TLBIs. Descriptor stores are sequentially consistent here, so
 // it only costs cycles; it does not complete TLBIs.
 func (c *CPU) DSBISHST() {
+	if c.m.cfg.Arch.X86() {
+		return // x86 has no such barrier: stores are ordered before INVLPGB and IPIs
+	}
 	c.yieldVisible()
 	c.ctr.DSBSTs++
 	c.ctr.DSBWaitCycles += c.cost.DSB

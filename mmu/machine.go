@@ -30,6 +30,7 @@ type Machine struct {
 	cpus   []*CPU
 	obs    Observer
 	tracer Tracer
+	fault  archFault // the first instruction issued that this flavour lacks
 	machineDVM
 }
 
@@ -80,12 +81,16 @@ func (m *Machine) SetObserver(o Observer) { m.obs = o }
 // Run runs body on every CPU and returns when all have finished (see
 // sched.Scheduler.Run for the errors).
 func (m *Machine) Run(body func(c *CPU)) error {
-	return m.sched.Run(func(t *sched.Thread) {
+	err := m.sched.Run(func(t *sched.Thread) {
 		c := m.cpus[t.ID()]
 		body(c)
 		c.dvmPublish(0) // a finished CPU broadcasts nothing
 		c.goOffline()
 	})
+	if err == nil {
+		err = m.fault.err
+	}
+	return err
 }
 
 // Counters sums every CPU's counters; call it when the CPUs are not running.
@@ -138,6 +143,7 @@ type CPU struct {
 	relaxAt uint64         // when to next let other goroutines run; ^0 if never
 	rng     *rand.Rand     // parallel-mode latency draws
 
+	ipis          uint64       // shootdown IPIs sent (x86-ipi: FlushTLBMulti)
 	outstanding   atomic.Int64 // invalidations this CPU issued that some target has not applied
 	offline       atomic.Bool  // finished, TLBs empty: broadcasts skip it
 	targets       []*CPU       // scratch: a broadcast's online targets
@@ -197,7 +203,14 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 	}
 	c.nextDue = c.baseDue()
 	c.thread.SetClock(&c.ctr.Cycles)
-	c.dsbWhat = fmt.Sprintf("DSB ISH (cpu%d's TLBIs not yet applied everywhere)", id)
+	switch cfg.Arch {
+	case ArchX86INVLPGB:
+		c.dsbWhat = fmt.Sprintf("TLBSYNC (cpu%d's INVLPGBs not yet applied everywhere)", id)
+	case ArchX86IPI:
+		c.dsbWhat = fmt.Sprintf("flush_tlb_multi (cpu%d's shootdown IPIs not yet acknowledged)", id)
+	default:
+		c.dsbWhat = fmt.Sprintf("DSB ISH (cpu%d's TLBIs not yet applied everywhere)", id)
+	}
 	c.thread.SetService(c.applyAll)
 	return c, nil
 }

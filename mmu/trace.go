@@ -69,7 +69,10 @@ func (c *CPU) traceInval(kind string, inv inval) {
 	if c.m.tracer == nil {
 		return
 	}
-	text := inv.kind.String()
+	text := c.m.KindName(inv.kind)
+	if inv.ipi {
+		text = "IPI shootdown: " + text
+	}
 	if inv.pages > 1 {
 		text += fmt.Sprintf(" %d pages", inv.pages)
 	}

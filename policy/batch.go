@@ -1,21 +1,26 @@
 package policy
 
 import (
+	"errors"
+
 	"github.com/mmubench/mmubench/mm"
+	"github.com/mmubench/mmubench/mmu"
 	"github.com/mmubench/mmubench/pagetable"
 )
 
-// deferred is what every batching policy does on arm64 when reclaim unmaps
-// a page (arch_tlbbatch_add_pending: __flush_tlb_range_nosync, the TLBI now
-// and no DSB) and at the end of the batch (arch_tlbbatch_flush: dsb(ish) on
-// the same task — which completes its own TLBIs).
+// deferred is what every batching policy does when reclaim unmaps a page
+// (arch_tlbbatch_add_pending) and at the end of the batch
+// (arch_tlbbatch_flush), as the machine flavour does it (mm/archflush.go):
+// on arm64 the TLBI now and no DSB, then dsb(ish) on the same task — which
+// completes its own TLBIs; on x86-invlpgb INVLPGB now, then TLBSYNC; on
+// x86-ipi the mm's cpumask recorded, then a shootdown IPI to those CPUs.
 type deferred struct{}
 
 func (deferred) ShouldDefer(*mm.MM) bool { return true }
 
-func (deferred) AddPending(t *mm.Task, m *mm.MM, va uint64) { t.FlushTLBPageNosync(m, va) }
+func (deferred) AddPending(t *mm.Task, m *mm.MM, va uint64) { t.ArchTLBBatchAddPending(m, va) }
 
-func (deferred) Flush(t *mm.Task) { t.CPU().DSBISH() }
+func (deferred) Flush(t *mm.Task) { t.ArchTLBBatchFlush() }
 
 // NoBatch never defers: try_to_unmap_one does ptep_clear_flush.
 type NoBatch struct{ deferred }
@@ -30,7 +35,22 @@ func (NoBatch) FlushPending(t *mm.Task, m *mm.MM) { t.FlushTLBMM(m) } // unreach
 type DSBOnly struct{ deferred }
 
 func (DSBOnly) Name() string                      { return "dsb-only" }
-func (DSBOnly) FlushPending(t *mm.Task, _ *mm.MM) { t.CPU().DSBISH() }
+func (DSBOnly) FlushPending(t *mm.Task, _ *mm.MM) { t.CPU().DSBISH() } // x86-invlpgb: TLBSYNC only
+
+// CheckArch refuses x86-ipi, where a bare completion barrier is no flush
+// at all: nothing is ever left in flight for it to complete.
+func (DSBOnly) CheckArch(a mmu.Arch) error {
+	if a == mmu.ArchX86IPI {
+		return errNoBarrierOnly
+	}
+	return nil
+}
+
+// errNoBarrierOnly says why a flush_tlb_batched_pending that is only a
+// completion barrier cannot be written for x86-ipi.
+var errNoBarrierOnly = errors.New("not expressible: its flush_tlb_batched_pending is only a completion barrier (DSB ISH, TLBSYNC), " +
+	"but x86 IPI shootdown has no asynchronous invalidation to complete (arch_tlbbatch_add_pending only records a cpumask, " +
+	"arch_tlbbatch_flush's IPIs are waited for); x86 uses flush_tlb_mm there (policy flush-mm)")
 
 // FlushMM is Ryan Roberts' fix (4b634918384c): flush_tlb_mm, whose own
 // TLBI ASIDE1IS and DSB complete on every CPU — at the price of every CPU's
@@ -53,7 +73,7 @@ type Range struct{ deferred }
 func (Range) Name() string { return "range" }
 
 func (Range) AddPending(t *mm.Task, m *mm.MM, va uint64) {
-	t.FlushTLBPageNosync(m, va)
+	t.ArchTLBBatchAddPending(m, va)
 	chargeLine(t, m.PendingInterval.Widen(t.CPU().ID(), va))
 }
 
@@ -88,13 +108,13 @@ type RangeIdeal struct{ deferred }
 func (RangeIdeal) Name() string { return "range-ideal" }
 
 func (RangeIdeal) AddPending(t *mm.Task, m *mm.MM, va uint64) {
-	t.FlushTLBPageNosync(m, va)
+	t.ArchTLBBatchAddPending(m, va)
 	m.PendingSet.Add(va)
 	t.UBC.Pages = append(t.UBC.Pages, mm.PendingPage{MM: m, VA: va})
 }
 
 func (RangeIdeal) Flush(t *mm.Task) {
-	t.CPU().DSBISH()
+	t.ArchTLBBatchFlush()
 	for _, p := range t.UBC.Pages {
 		p.MM.PendingSet.Remove(p.VA)
 	}

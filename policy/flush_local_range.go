@@ -1,7 +1,10 @@
 package policy
 
 import (
+	"errors"
+
 	"github.com/mmubench/mmubench/mm"
+	"github.com/mmubench/mmubench/mmu"
 	"github.com/mmubench/mmubench/pagetable"
 )
 
@@ -24,6 +27,15 @@ func init() {
 }
 
 func (FlushLocalRange) Name() string { return "flush-local-range" }
+
+// CheckArch refuses x86-ipi: the policy issues a broadcast range TLBI
+// itself, which that machine does not have.
+func (FlushLocalRange) CheckArch(a mmu.Arch) error {
+	if a == mmu.ArchX86IPI {
+		return errors.New("not expressible: it issues a broadcast range TLBI (TLBI RVALE1IS, INVLPGB) itself, and x86-ipi has no broadcast invalidation")
+	}
+	return nil
+}
 
 func (FlushLocalRange) FlushPending(t *mm.Task, m *mm.MM) {
 	lo, hi, ok := t.LockedTable()

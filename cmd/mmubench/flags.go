@@ -16,6 +16,7 @@ import (
 // parameters, shared by run and sweep.
 type machineFlags struct {
 	l1, l2, walkCache, replacement string
+	arch                           string
 	memMiB                         int
 	latency                        uint64
 }
@@ -28,7 +29,9 @@ func addMachineFlags(fs *flag.FlagSet, cfg *bench.Config) *machineFlags {
 		replacement: cfg.Machine.Replacement.String(),
 		memMiB:      cfg.Machine.Frames * 4 >> 10,
 		latency:     cfg.Machine.Latency,
+		arch:        cfg.Machine.Arch.String(),
 	}
+	fs.StringVar(&mf.arch, "arch", mf.arch, "machine flavour: arm64 (TLBI + DSB), x86-invlpgb (INVLPGB + TLBSYNC), x86-ipi (IPI shootdown); each with its cost table")
 	fs.StringVar(&mf.l1, "l1", mf.l1, "L1 data TLB geometry ENTRIESxWAYS (ways = entries: fully associative)")
 	fs.StringVar(&mf.l2, "l2", mf.l2, "L2 TLB geometry ENTRIESxWAYS, or off")
 	fs.StringVar(&mf.walkCache, "walk-cache", mf.walkCache, "walk cache geometry ENTRIESxWAYS, or off")
@@ -89,6 +92,15 @@ func (mf *machineFlags) applyOnly(cfg *bench.Config, set map[string]bool) error 
 	}
 	if use("latency") {
 		m.Latency = mf.latency
+	}
+	if use("arch") {
+		a, err := mmu.ParseArch(mf.arch)
+		if err != nil {
+			return fmt.Errorf("--arch: %w", err)
+		}
+		if a != m.Arch {
+			m.SetArch(a)
+		}
 	}
 	return nil
 }

@@ -29,6 +29,10 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"run", "--rounds", "-2"}, "-2 rounds"},
 		{[]string{"run", "--seed", "-1"}, "invalid value"},
 		{[]string{"run", "extra"}, "unexpected argument"},
+		{[]string{"run", "--arch", "sparc"}, `--arch: unknown arch "sparc" (valid: arm64, x86-invlpgb, x86-ipi)`},
+		{[]string{"run", "--arch", "x86-ipi", "--policy", "dsb-only"}, "policy dsb-only on x86-ipi: not expressible"},
+		{[]string{"sweep", "--workloads", "reclaim-mprotect", "--policies", "dsb-only", "--arch", "x86-ipi"}, "policy dsb-only on x86-ipi: not expressible"},
+		{[]string{"sweep", "--workloads", "reclaim-mprotect", "--arch", "pdp11"}, `unknown arch "pdp11"`},
 	} {
 		var out, errb bytes.Buffer
 		code := Main(tc.args, &out, &errb)
@@ -60,6 +64,34 @@ func TestRunCSV(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[1], "dontneed-race,flush-mm,none,4,det,3,") || !strings.HasPrefix(lines[2], "dontneed-race,flush-mm,none,4,det,4,") {
 		t.Fatalf("rows:\n%s", out.String())
+	}
+}
+
+// --arch runs the race on an x86 flavour: INVLPGB + TLBSYNC has arm64's
+// race under dsb-only ("TLBSYNC only"), not under flush-mm; the row names
+// the flavour.
+func TestRunArch(t *testing.T) {
+	for _, tc := range []struct {
+		policy, want string
+	}{
+		{"dsb-only", "of 20 runs with violations"},
+		{"flush-mm", "0 of 20 runs with violations"},
+	} {
+		var out, errb bytes.Buffer
+		code := Main([]string{"run", "--arch", "x86-invlpgb", "--workload", "reclaim-mprotect", "--policy", tc.policy, "--runs", "20", "--format", "csv"}, &out, &errb)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.policy, code, errb.String())
+		}
+		if !strings.Contains(errb.String(), tc.want) || (tc.policy == "dsb-only" && strings.Contains(errb.String(), " 0 of 20")) {
+			t.Errorf("%s: stderr %q, want %q", tc.policy, errb.String(), tc.want)
+		}
+		if tc.policy == "dsb-only" && !strings.Contains(errb.String(), "stale-tlb") {
+			t.Errorf("dsb-only: no stale TLB entry reported: %s", errb.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if !strings.HasSuffix(lines[0], ",variant,arch") || !strings.HasSuffix(lines[1], ",x86-invlpgb") {
+			t.Errorf("%s: header or row does not end with the arch:\n%s\n%s", tc.policy, lines[0], lines[1])
+		}
 	}
 }
 

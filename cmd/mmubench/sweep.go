@@ -47,6 +47,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	first := fs.Uint64("seed", 1, "first seed (with --file or the built-in sweep: instead of theirs)")
 	schedName := fs.String("sched", "det", "scheduler: det or parallel")
 	rounds := fs.Int("rounds", 0, "workload length (0: each workload's default)")
+	arch := fs.String("arch", "", "machine flavour: arm64 (the default), x86-invlpgb, x86-ipi")
 	shardFlag := fs.String("shard", "", "run only shard I/N of the points (default: $JOB_COMPLETION_INDEX with --shards, or $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_TASK_COUNT)")
 	shards := fs.Int("shards", 0, "with $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job): the number of shards")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -63,7 +64,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 	if *seeds < 0 {
 		return usageError{fmt.Errorf("--seeds %d: must be >= 1", *seeds)}
 	}
-	axes := []string{"workloads", "policies", "nested", "cpus", "geometries", "sched", "rounds"}
+	axes := []string{"workloads", "policies", "nested", "cpus", "geometries", "sched", "rounds", "arch"}
 	var sw *bench.Sweep
 	switch {
 	case *file != "":
@@ -82,7 +83,7 @@ func cmdSweep(args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Errorf("%s: %w", *file, err)}
 		}
 	case *wl != "":
-		g := bench.Group{Workloads: split(*wl), Policies: split(*pols), Nested: split(*nested), Rounds: *rounds}
+		g := bench.Group{Workloads: split(*wl), Policies: split(*pols), Nested: split(*nested), Rounds: *rounds, Arch: *arch}
 		for _, c := range split(*cpus) {
 			n, err := strconv.Atoi(c)
 			if err != nil {
