@@ -2,7 +2,8 @@
 # Regenerates the reports of this directory with the current code, each with
 # the command results/README.md (or its own .md) names. With arguments, only
 # those reports: correctness range-correctness pageout side-effect nested
-# nested-small calibration. The CSVs are deterministic: re-running on the
+# nested-small calibration catalogue-mremap catalogue-migrate catalogue-numa
+# catalogue-mthp catalogue-x86. The CSVs are deterministic: re-running on the
 # same code rewrites them byte for byte.
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,11 +13,11 @@ sweep() { # name
 	rm -f "results/$1.csv" "results/$1.csv.partial"
 	$m sweep --quiet --reproducible --file "results/$1.json" --out "results/$1.csv" >/dev/null
 }
-all="nested-small nested pageout correctness range-correctness side-effect calibration"
+all="nested-small nested pageout correctness range-correctness side-effect calibration catalogue-mremap catalogue-migrate catalogue-numa catalogue-mthp catalogue-x86"
 for r in ${*:-$all}; do
 	start=$(date +%s)
 	case $r in
-	correctness | range-correctness | nested-small)
+	correctness | range-correctness | nested-small | catalogue-*)
 		sweep "$r" ;;
 	nested)
 		sweep nested
