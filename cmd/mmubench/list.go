@@ -29,9 +29,20 @@ func cmdList(args []string, stdout io.Writer) error {
 	for _, p := range policy.BatchPolicies {
 		fmt.Fprintf(stdout, "  %-24s %s\n", p.Name, p.Description)
 	}
+	fmt.Fprintln(stdout, "\nMachine flavours (--arch):")
+	for _, a := range archDescriptions {
+		fmt.Fprintf(stdout, "  %-24s %s\n", a.name, a.description)
+	}
 	fmt.Fprintln(stdout, "\nNested-gather policies (--nested):")
 	for _, p := range policy.NestedPolicies {
 		fmt.Fprintf(stdout, "  %-24s %s\n", p.Name, p.Description)
 	}
 	return nil
+}
+
+// archDescriptions are the machine flavours in list's words.
+var archDescriptions = []struct{ name, description string }{
+	{"arm64", "broadcast TLBI ...IS, completed by the issuer's DSB ISH (the default)"},
+	{"x86-invlpgb", "AMD INVLPGB, completed by the issuer's TLBSYNC: arm64's rule under other names and costs"},
+	{"x86-ipi", "synchronous IPI shootdown (flush_tlb_multi): nothing in flight, so dsb-only cannot be expressed"},
 }
