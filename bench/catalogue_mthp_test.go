@@ -1,13 +1,7 @@
 package bench
 
 import (
-	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/mmubench/mmubench/mm"
@@ -61,55 +55,5 @@ func TestCatalogueMTHPSplitRace(t *testing.T) {
 				t.Fatalf("in %d seeds: stale_tlb in %d, lost writes in %d; want both", tc.seeds, stale, lost)
 			}
 		})
-	}
-}
-
-// Rows of results/catalogue-mthp.csv regenerate from the code: the first
-// run with violations (the unfixed race found), and a few others.
-func TestCatalogueMTHPRowsRegenerate(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("../results", "catalogue-mthp.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, body := recs[0], recs[1:]
-	col := slices.Index(head, "violations")
-	if col < 0 {
-		t.Fatal("no violations column")
-	}
-	rows := []int{len(body) / 2, len(body) - 1}
-	for i, rec := range body {
-		if rec[col] != "0" {
-			rows = append([]int{i}, rows...)
-			break
-		}
-	}
-	if len(rows) != 3 {
-		t.Fatal("no run with violations in results/catalogue-mthp.csv")
-	}
-	for _, i := range rows {
-		want := body[i]
-		var c Config
-		if err := json.Unmarshal([]byte(want[len(want)-1]), &c); err != nil {
-			t.Fatalf("row %d: %v", i+2, err)
-		}
-		r, err := Run(c)
-		if err != nil {
-			t.Fatalf("row %d: %v", i+2, err)
-		}
-		r.WallNs, r.Version = 0, BaseVersion
-		var got, line bytes.Buffer
-		if err := writeRow(&got, r); err != nil {
-			t.Fatal(err)
-		}
-		cw := csv.NewWriter(&line)
-		cw.Write(want)
-		cw.Flush()
-		if got.String() != line.String() {
-			t.Errorf("row %d (%s seed %d) does not regenerate\ngot  %s\nwant %s", i+2, c.Params.Variant, c.Machine.Sched.Seed, got.String(), line.String())
-		}
 	}
 }

@@ -132,3 +132,25 @@ func TestTraceOutReplay(t *testing.T) {
 		}
 	}
 }
+
+// A run that found nothing because its seed picked the racers' other order
+// says so; one in the race's own order, or one that found the race, does not.
+func TestRunOrderHint(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		hint bool
+	}{
+		{[]string{"--workload", "reclaim-mprotect", "--policy", "dsb-only"}, true}, // seed 1: mprotect first
+		{[]string{"--workload", "reclaim-mprotect", "--policy", "dsb-only", "--order", "reclaim"}, false},
+		{[]string{"--workload", "reclaim-mprotect", "--policy", "dsb-only", "--order", "mprotect"}, false},
+		{[]string{"--workload", "seq", "--accesses", "100"}, false},
+	} {
+		var stdout, stderr bytes.Buffer
+		if err := cmdRun(tc.args, &stdout, &stderr); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := strings.Contains(stderr.String(), "try --order"); got != tc.hint {
+			t.Errorf("%v: hint %v, want %v:\n%s", tc.args, got, tc.hint, stderr.String())
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mmubench/mmubench/bench"
 	"github.com/mmubench/mmubench/sched"
+	"github.com/mmubench/mmubench/workloads"
 )
 
 // cmdRun is `mmubench run`: one configuration over seeds N..N+K-1, a
@@ -114,6 +115,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	var failed []string
 	violating, firstBad := 0, ""
+	ordersSeen := map[string]bool{} // the racers' orders the seeds picked
 	for i := 0; i < *runs; i++ {
 		if ctx.Err() != nil { // Ctrl-C: what finished is printed, and said so
 			if err := out.Close(); err != nil {
@@ -141,6 +143,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		ordersSeen[res.Params.Order] = true
 		if err := out.Write(res); err != nil {
 			return err
 		}
@@ -152,6 +155,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	for _, l := range bench.Wrap(fmt.Sprintf("%d of %d runs with violations%s", violating, *runs, firstBad), 80) {
 		fmt.Fprintln(stderr, l)
 	}
+	if hint := orderHint(cfg, violating, ordersSeen); hint != "" {
+		for _, l := range bench.Wrap(hint, 80) {
+			fmt.Fprintln(stderr, l)
+		}
+	}
 	switch len(failed) {
 	case 0:
 		return nil
@@ -159,4 +167,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("the run could not be carried out: %s", failed[0])
 	}
 	return fmt.Errorf("%d of %d runs could not be carried out; the first, %s", len(failed), *runs, failed[0])
+}
+
+// orderHint says, when no run found anything and the seeds gave every run
+// the racers' other order (in which the seed races do no damage), that the
+// order and not the policy may be why.
+func orderHint(cfg bench.Config, violating int, seen map[string]bool) string {
+	w, err := workloads.Get(cfg.Workload)
+	if err != nil || w.Orders == nil || violating > 0 || cfg.Params.Order != "" || seen[w.Orders[0]] {
+		return ""
+	}
+	return fmt.Sprintf("(the seed put %s first in every run, not the race's own order, %s first: try --order %s, or more --runs)",
+		w.Orders[1], w.Orders[0], w.Orders[0])
 }
