@@ -36,7 +36,11 @@ func TestCatalogueMigrate(t *testing.T) {
 			c.Workload, c.Policy, c.Nested = "migrate-reclaim", tc.policy, "fullmm"
 			c.Params.Variant = tc.variant
 			c.Machine.Sched.Mode = tc.mode
-			for s := 1; s <= tc.seeds; s++ {
+			seeds := tc.seeds
+			if !tc.wantRace {
+				seeds = cleanSeeds(seeds)
+			}
+			for s := 1; s <= seeds; s++ {
 				c.Machine.Sched.Seed = uint64(s)
 				r, err := Run(c)
 				if err != nil {

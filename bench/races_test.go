@@ -305,3 +305,14 @@ func TestFlushSideEffect(t *testing.T) {
 		t.Errorf("dsb-only flushes nothing, yet %d cycles were lost to its flushes", dsb)
 	}
 }
+
+// cleanSeeds is how many seeds a "clean over n seeds" check runs: n, or a
+// fifth of it (at least 5) under the race detector, which runs the
+// emulator ten times slower and looks for data races, which a handful of
+// schedules exercise as well as a hundred. Looking for a race is never cut.
+func cleanSeeds(n int) int {
+	if raceEnabled {
+		return max(n/5, min(n, 5))
+	}
+	return n
+}
