@@ -34,10 +34,7 @@ func TestArchRaces(t *testing.T) {
 		{mmu.ArchX86IPI, "no-batch", 20, false},
 	} {
 		t.Run(tc.arch.String()+"/"+tc.policy, func(t *testing.T) {
-			seeds := tc.seeds
-			if !tc.bad {
-				seeds = cleanSeeds(seeds)
-			}
+			seeds := testSeeds(tc.seeds, tc.bad)
 			bad, stale := seedsWithViolationsIn(t, archConfig(tc.arch, tc.policy), seeds)
 			t.Logf("%d of %d seeds with violations, %d with stale TLB entries", bad, seeds, stale)
 			if tc.bad && (bad == 0 || stale == 0) {

@@ -36,31 +36,18 @@ func TestCatalogueMigrate(t *testing.T) {
 			c.Workload, c.Policy, c.Nested = "migrate-reclaim", tc.policy, "fullmm"
 			c.Params.Variant = tc.variant
 			c.Machine.Sched.Mode = tc.mode
-			seeds := tc.seeds
-			if !tc.wantRace {
-				seeds = cleanSeeds(seeds)
-			}
-			for s := 1; s <= seeds; s++ {
-				c.Machine.Sched.Seed = uint64(s)
-				r, err := Run(c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(r.Errors) > 0 {
-					t.Fatalf("seed %d: %v", s, r.Errors)
-				}
-				found := r.ViolationCount() > 0
+			found := false
+			forEachSeed(t, c, testSeeds(tc.seeds, tc.wantRace), func(s int, r *Result) bool {
+				found = r.ViolationCount() > 0
 				if found && !tc.wantRace {
 					t.Fatalf("seed %d: %d violations (first: %v)", s, r.ViolationCount(), r.First)
 				}
-				if found {
-					if r.Violations[mm.LostWrite]+r.Violations[mm.UseAfterFree] == 0 {
-						t.Fatalf("seed %d: violations, but neither a lost write nor a use after free", s)
-					}
-					return
+				if found && r.Violations[mm.LostWrite]+r.Violations[mm.UseAfterFree] == 0 {
+					t.Fatalf("seed %d: violations, but neither a lost write nor a use after free", s)
 				}
-			}
-			if tc.wantRace {
+				return !found
+			})
+			if tc.wantRace && !found {
 				t.Fatalf("no violation in %d seeds", tc.seeds)
 			}
 		})

@@ -32,21 +32,10 @@ func TestCatalogueMremap(t *testing.T) {
 		t.Run(tc.variant+"/"+tc.policy+"/"+cmp.Or(tc.order, "random")+"/"+tc.mode.String(), func(t *testing.T) {
 			c := config("mremap-race", tc.policy, "fullmm", tc.mode, 0)
 			c.Params.Variant, c.Params.Order = tc.variant, tc.order
-			seeds := tc.seeds
-			if !tc.wantRace {
-				seeds = cleanSeeds(seeds)
-			}
-			for s := 1; s <= seeds; s++ {
-				c.Machine.Sched.Seed = uint64(s)
-				r, err := Run(c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(r.Errors) > 0 {
-					t.Fatalf("seed %d: %v", s, r.Errors)
-				}
-				if r.ViolationCount() == 0 {
-					continue
+			found := false
+			forEachSeed(t, c, testSeeds(tc.seeds, tc.wantRace), func(s int, r *Result) bool {
+				if found = r.ViolationCount() > 0; !found {
+					return true
 				}
 				if !tc.wantRace {
 					t.Fatalf("seed %d: violations %v: %v", s, r.Violations, r.First)
@@ -55,9 +44,9 @@ func TestCatalogueMremap(t *testing.T) {
 					t.Logf("seed %d: violations %v (not both stale_tlb and lost writes)", s, r.Violations)
 				}
 				t.Logf("first finding: seed %d (order %s): %v", s, r.Params.Order, r.First)
-				return
-			}
-			if tc.wantRace {
+				return false
+			})
+			if tc.wantRace && !found {
 				t.Fatalf("no violation in %d seeds", tc.seeds)
 			}
 		})

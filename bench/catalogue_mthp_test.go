@@ -29,19 +29,7 @@ func TestCatalogueMTHPSplitRace(t *testing.T) {
 			c := config("mthp-split-race", "flush-mm", "fullmm", sched.Det, 0)
 			c.Params.Variant, c.Params.Pages = tc.variant, tc.pages
 			var stale, lost int
-			seeds := tc.seeds
-			if !tc.wantRace {
-				seeds = cleanSeeds(seeds)
-			}
-			for s := 1; s <= seeds; s++ {
-				c.Machine.Sched.Seed = uint64(s)
-				r, err := Run(c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(r.Errors) > 0 {
-					t.Fatalf("seed %d: %v", s, r.Errors)
-				}
+			forEachSeed(t, c, testSeeds(tc.seeds, tc.wantRace), func(s int, r *Result) bool {
 				if !tc.wantRace && r.ViolationCount() > 0 {
 					t.Fatalf("seed %d: %v", s, r.First)
 				}
@@ -51,11 +39,9 @@ func TestCatalogueMTHPSplitRace(t *testing.T) {
 				if r.Violations[mm.LostWrite] > 0 {
 					lost++
 				}
-				if tc.wantRace && stale > 0 && lost > 0 {
-					return
-				}
-			}
-			if tc.wantRace {
+				return !(tc.wantRace && stale > 0 && lost > 0)
+			})
+			if tc.wantRace && (stale == 0 || lost == 0) {
 				t.Fatalf("in %d seeds: stale_tlb in %d, lost writes in %d; want both", tc.seeds, stale, lost)
 			}
 		})

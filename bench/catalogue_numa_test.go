@@ -32,26 +32,16 @@ func TestCatalogueNumaMigrate(t *testing.T) {
 			c.Params.Variant, c.Params.Order = tc.variant, tc.order
 			bad := 0
 			var kinds [mm.NumViolationKinds]uint64
-			seeds := tc.seeds
-			if !tc.wantRace {
-				seeds = cleanSeeds(seeds)
-			}
-			for s := 1; s <= seeds; s++ {
-				c.Machine.Sched.Seed = uint64(s)
-				r, err := Run(c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(r.Errors) > 0 {
-					t.Fatalf("seed %d: %v", s, r.Errors)
-				}
+			seeds := testSeeds(tc.seeds, tc.wantRace)
+			forEachSeed(t, c, seeds, func(_ int, r *Result) bool {
 				if r.ViolationCount() > 0 {
 					bad++
 				}
 				for k, n := range r.Violations {
 					kinds[k] += n
 				}
-			}
+				return true
+			})
 			t.Logf("violations in %d of %d seeds (%v)", bad, seeds, kinds)
 			switch {
 			case tc.wantRace && bad == 0:

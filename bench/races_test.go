@@ -35,6 +35,23 @@ func seedsWithViolations(t *testing.T, workload, pol, nested string, mode sched.
 // violations, and those with stale_tlb ones.
 func seedsWithViolationsIn(t *testing.T, c Config, n int) (bad, stale int) {
 	t.Helper()
+	forEachSeed(t, c, n, func(_ int, r *Result) bool {
+		if r.ViolationCount() > 0 {
+			bad++
+		}
+		if r.Violations[mm.StaleTLB] > 0 {
+			stale++
+		}
+		return true
+	})
+	return bad, stale
+}
+
+// forEachSeed runs c with seeds 1..n, failing the test on a run that could
+// not be carried out, and hands each result to visit until it returns
+// false.
+func forEachSeed(t *testing.T, c Config, n int, visit func(seed int, r *Result) bool) {
+	t.Helper()
 	for s := 1; s <= n; s++ {
 		c.Machine.Sched.Seed = uint64(s)
 		r, err := Run(c)
@@ -44,14 +61,10 @@ func seedsWithViolationsIn(t *testing.T, c Config, n int) (bad, stale int) {
 		if len(r.Errors) > 0 {
 			t.Fatalf("seed %d: %v", s, r.Errors)
 		}
-		if r.ViolationCount() > 0 {
-			bad++
-		}
-		if r.Violations[mm.StaleTLB] > 0 {
-			stale++
+		if !visit(s, r) {
+			return
 		}
 	}
-	return bad, stale
 }
 
 // The TLB invariant sees the races in either order of the racers, also
@@ -306,12 +319,13 @@ func TestFlushSideEffect(t *testing.T) {
 	}
 }
 
-// cleanSeeds is how many seeds a "clean over n seeds" check runs: n, or a
+// testSeeds is how many seeds a check over n seeds runs: n when it looks
+// for a race (that is never cut); for a "clean over n seeds" check n, or a
 // fifth of it (at least 5) under the race detector, which runs the
 // emulator ten times slower and looks for data races, which a handful of
-// schedules exercise as well as a hundred. Looking for a race is never cut.
-func cleanSeeds(n int) int {
-	if raceEnabled {
+// schedules exercise as well as a hundred.
+func testSeeds(n int, lookingForRace bool) int {
+	if raceEnabled && !lookingForRace {
 		return max(n/5, min(n, 5))
 	}
 	return n

@@ -56,12 +56,7 @@ func setupMigrateReclaim(env *Env) (func(c *mmu.CPU), error) {
 	var mapped, done latch
 	var passes atomic.Uint64
 	var passQ sched.WaitQueue
-	pfnOf := func(va uint64) []uint64 {
-		if pte, ok := space.Tables().Lookup(va); ok && pte.Valid() && k.FolioGet(pte.PFN()) {
-			return []uint64{pte.PFN()}
-		}
-		return nil
-	}
+	pfnOf := func(va uint64) []uint64 { return mappedFolio(k, space, va) }
 	cpu1, cpu2 := env.Machine.CPU(1), env.Machine.CPU(2)
 	kswapd := k.NewMovableTask(cpu1, nil, "kswapd", func(t *mm.Task) error {
 		defer done.Set()
@@ -100,21 +95,7 @@ func setupMigrateReclaim(env *Env) (func(c *mmu.CPU), error) {
 			mapped.Set()
 			// Until kswapd is done: it sets done on its way out, on
 			// whichever CPU it returns.
-			for n := uint64(1); !done.set.Load(); n++ {
-				for i := uint64(0); i < pages; i++ {
-					va := buf + i*page
-					if _, err := writer.Load(va); err != nil {
-						env.Fail("writer: %v", err)
-						return
-					}
-					if err := writer.Store(va, n<<8|i); err != nil {
-						env.Fail("writer: %v", err)
-						return
-					}
-				}
-				passes.Add(1)
-				passQ.Notify()
-			}
+			writePasses(env, writer, buf, pages, &done, &passes, &passQ)
 		case 1, 2:
 			for {
 				finished, err := kswapd.Host(c)

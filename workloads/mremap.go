@@ -71,13 +71,8 @@ func setupMremapRace(env *Env) (func(c *mmu.CPU), error) {
 	var passQ sched.WaitQueue
 	announced, finished := latches(trials), latches(trials)
 	unmapped, moved := latches(trials), latches(trials) // the racers' calls returned
-	present := func(va uint64) bool { _, ok := space.Tables().Lookup(va); return ok }
-	pfnOf := func(va uint64) []uint64 {
-		if pte, ok := space.Tables().Lookup(va); ok && k.FolioGet(pte.PFN()) {
-			return []uint64{pte.PFN()}
-		}
-		return nil
-	}
+	present := func(va uint64) bool { return isMapped(space, va) }
+	pfnOf := func(va uint64) []uint64 { return mappedFolio(k, space, va) }
 	return func(c *mmu.CPU) {
 		switch c.ID() {
 		case 0:
@@ -92,21 +87,7 @@ func setupMremapRace(env *Env) (func(c *mmu.CPU), error) {
 				}
 			}
 			mapped.Set()
-			for n := uint64(1); !done.set.Load(); n++ {
-				for i := uint64(0); i < pages; i++ {
-					va := buf + i*page
-					if _, err := writer.Load(va); err != nil { // the oracle checks the value
-						env.Fail("writer: %v", err)
-						return
-					}
-					if err := writer.Store(va, n<<8|i); err != nil {
-						env.Fail("writer: %v", err)
-						return
-					}
-				}
-				passes.Add(1)
-				passQ.Notify()
-			}
+			writePasses(env, writer, buf, pages, &done, &passes, &passQ)
 		case 1:
 			mapped.Wait(mover, "buffer mapped")
 			target := buf + mremapTarget

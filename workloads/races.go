@@ -76,14 +76,9 @@ func setupReclaimMprotect(env *Env) (func(c *mmu.CPU), error) {
 	var passQ sched.WaitQueue
 	announced, protected := latches(trials), latches(trials)
 	unmapped, changed := latches(trials), latches(trials) // the racers' calls returned
-	present := func(va uint64) bool { _, ok := space.Tables().Lookup(va); return ok }
+	present := func(va uint64) bool { return isMapped(space, va) }
 	readOnly := func(va uint64) bool { pte, ok := space.Tables().Lookup(va); return ok && pte.Rdonly() }
-	pfnOf := func(va uint64) []uint64 {
-		if pte, ok := space.Tables().Lookup(va); ok && k.FolioGet(pte.PFN()) {
-			return []uint64{pte.PFN()}
-		}
-		return nil
-	}
+	pfnOf := func(va uint64) []uint64 { return mappedFolio(k, space, va) }
 	return func(c *mmu.CPU) {
 		switch c.ID() {
 		case 0:
@@ -325,6 +320,41 @@ func setupDontneedRace(env *Env) (func(c *mmu.CPU), error) {
 			}
 		}
 	}, nil
+}
+
+// isMapped reports whether va has a valid page descriptor in space.
+func isMapped(space *mm.MM, va uint64) bool { _, ok := space.Tables().Lookup(va); return ok }
+
+// mappedFolio takes a reference on the folio va maps (folio_get: kswapd
+// having picked it from the LRU) and returns its frame; nothing if va
+// maps none, or its folio is being freed.
+func mappedFolio(k *mm.Kernel, space *mm.MM, va uint64) []uint64 {
+	if pte, ok := space.Tables().Lookup(va); ok && k.FolioGet(pte.PFN()) {
+		return []uint64{pte.PFN()}
+	}
+	return nil
+}
+
+// writePasses is a catalogue race's writer after setup: pass after pass
+// until done, it loads each page's word (the oracle checks the value) and
+// stores a new one, so its TLB holds the pages writable and dirty; each
+// pass is counted for the racers that wait for the writer to go round.
+func writePasses(env *Env, w *mm.Task, buf, pages uint64, done *latch, passes *atomic.Uint64, passQ *sched.WaitQueue) {
+	for n := uint64(1); !done.set.Load(); n++ {
+		for i := uint64(0); i < pages; i++ {
+			va := buf + i*page
+			if _, err := w.Load(va); err != nil {
+				env.Fail("writer: %v", err)
+				return
+			}
+			if err := w.Store(va, n<<8|i); err != nil {
+				env.Fail("writer: %v", err)
+				return
+			}
+		}
+		passes.Add(1)
+		passQ.Notify()
+	}
 }
 
 // startTogether is a spin barrier for two threads at round r: each waits,

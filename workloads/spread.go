@@ -47,7 +47,7 @@ func setupReclaimMprotectSpread(env *Env) (func(c *mmu.CPU), error) {
 	var passQ sched.WaitQueue
 	announced, unmapped, changed, restored := latches(rounds), latches(rounds), latches(rounds), latches(rounds)
 	vas := func() [2]uint64 { return [2]uint64{buf, buf + spreadStride} }
-	present := func(va uint64) bool { _, ok := space.Tables().Lookup(va); return ok }
+	present := func(va uint64) bool { return isMapped(space, va) }
 	return func(c *mmu.CPU) {
 		switch c.ID() {
 		case 0:
