@@ -74,7 +74,7 @@ type Params struct {
 	Gap      int64   `json:"gap,omitempty"`       // mprotect-under-reclaim: cycles between the maintenance thread's rounds
 	// Order: the race workloads' order of the racers — which one's PTE
 	// change the other's call finds (Workload.Orders names them), "random"
-	// (the default: one or the other, from the run's seed) or "free"
+	// (the default: from the run's seed, the race's own order for odd seeds) or "free"
 	// (whatever the schedule gives).
 	Order string `json:"order,omitempty"`
 	// Small: the race workloads on 2-3 pages, for exhaustive exploration.

@@ -48,7 +48,7 @@ func addMachineFlags(fs *flag.FlagSet, cfg *bench.Config) *machineFlags {
 	fs.Float64Var(&p.ZipfS, "zipf", 0, "zipf workload: exponent (> 1)")
 	fs.StringVar(&p.Victim, "victim", "", "mprotect-under-reclaim: what the hot threads run: loop, uniform, zipf, or lackey:PATH (a trace)")
 	fs.Int64Var(&p.Gap, "gap", 0, "mprotect-under-reclaim: cycles between the maintenance thread's rounds (sets how often it mprotects)")
-	fs.StringVar(&p.Order, "order", "", "race workloads: which racer goes first (reclaim-mprotect: reclaim, mprotect; madvfree-race, dontneed-race: helper and writer or main), random (from the seed: the default) or free (as the schedule falls)")
+	fs.StringVar(&p.Order, "order", "", "race workloads: which racer goes first (reclaim-mprotect: reclaim, mprotect; madvfree-race, dontneed-race: helper and writer or main), random (the default: odd seeds the race's own order, the first named; even seeds the other) or free (as the schedule falls)")
 	fs.StringVar(&p.Variant, "variant", "", "race catalogue workloads: the form of the kernel code, after its fix (the default, the first `mmubench list` names) or before it")
 	fs.BoolVar(&p.Small, "small", false, "race workloads: the small version (2-3 pages), as explore runs them")
 	fs.Int64Var(&p.Compute, "compute", 0, "user cycles of computation per access (unixbench-shell1, mprotect-under-reclaim's synthetic victims; 0: the workload's default)")

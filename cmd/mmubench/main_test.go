@@ -140,7 +140,9 @@ func TestRunOrderHint(t *testing.T) {
 		args []string
 		hint bool
 	}{
-		{[]string{"--workload", "reclaim-mprotect", "--policy", "dsb-only"}, true}, // seed 1: mprotect first
+		{[]string{"--workload", "reclaim-mprotect", "--policy", "dsb-only", "--seed", "2"}, true},  // even seed: mprotect first
+		{[]string{"--workload", "reclaim-mprotect", "--policy", "dsb-only"}, false},                // seed 1: the race's order, found
+		{[]string{"--workload", "reclaim-mprotect", "--policy", "flush-mm", "--runs", "2"}, false}, // both orders ran
 		{[]string{"--workload", "reclaim-mprotect", "--policy", "dsb-only", "--order", "reclaim"}, false},
 		{[]string{"--workload", "reclaim-mprotect", "--policy", "dsb-only", "--order", "mprotect"}, false},
 		{[]string{"--workload", "seq", "--accesses", "100"}, false},
