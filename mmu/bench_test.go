@@ -52,7 +52,10 @@ func nativeNs(addrs []uint64, pages, n int) float64 {
 
 // BenchmarkAccess measures one emulated load on each path of the hardware.
 // It also times a native loop over the same address stream in the same run
-// and reports the ratio as "slowdown".
+// and reports the ratio as "slowdown". The CLI is built with the profile
+// cmd/mmubench/default.pgo; to measure the access path as built there, pass
+// it: go test -pgo=$PWD/cmd/mmubench/default.pgo -bench Access ./mmu
+// (results/performance.md).
 func BenchmarkAccess(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
