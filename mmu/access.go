@@ -69,7 +69,10 @@ func (c *CPU) loadSlow(va uint64) (uint64, Fault) {
 }
 
 // Store writes the 64-bit word at va in the current address space, as an
-// EL0 store (STR). Its common case is Load's.
+// EL0 store (STR). Its common case is Load's, written out again: a shared
+// helper is too big for Go to inline without the profile, and a call on the
+// hit path costs more than the copy (TestAccessGolden holds both to
+// loadSlow and storeSlow's answers).
 func (c *CPU) Store(va, val uint64) Fault {
 	t := c.l1
 	if c.inboxN.Load() == 0 && c.ctr.Cycles < c.nextDue && va&badVABits == 0 && t.nlog < t.logCap {
