@@ -18,14 +18,17 @@ func TestKswapdUnderPressure(t *testing.T) {
 		for _, pol := range []string{"no-batch", "flush-mm", "range"} {
 			t.Run(mode.String()+"/"+pol, func(t *testing.T) {
 				cfg := mmu.DefaultConfig()
-				cfg.CPUs, cfg.Frames = 3, 160
+				// Each user's half of the buffer (128 pages) alone exceeds
+				// memory, so each swaps however the two happen to overlap
+				// (in parallel mode one may finish before the other starts).
+				cfg.CPUs, cfg.Frames = 3, 112
 				cfg.Sched = sched.Config{Mode: mode, Seed: 5}
 				m, err := mmu.NewMachine(cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
 				bp, _ := policy.Batch(pol)
-				k, err := mm.New(m, mm.Config{Batch: bp, Nested: policy.NestedFullMM{}})
+				k, err := mm.New(m, mm.Config{Batch: bp, Nested: policy.NestedFullMM{}, SwapSlots: 256})
 				if err != nil {
 					t.Fatal(err)
 				}
