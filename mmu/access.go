@@ -26,8 +26,8 @@ const staleGen = 1 << 31
 //
 // Load and Store begin with the common case written out on one straight
 // path (see hitL1): no yield point due, and an L1 hit allowed through a
-// frame no Free has touched since the L1 was verified, counted as
-// countHitL1 counts. Everything else goes to loadSlow or storeSlow, the
+// frame no Free has touched since the L1 was verified, counted by
+// countHitL1. Everything else goes to loadSlow or storeSlow, the
 // same steps in full, which find the same state. One path ending in a
 // return with a single call after it leaves the hit path without spills
 // or merges, and lets the profile of cmd/mmubench/default.pgo inline Load
@@ -40,11 +40,7 @@ func (c *CPU) Load(va uint64) (uint64, Fault) {
 		if uint(i) < uint(len(t.entries)) {
 			e := &t.entries[i]
 			if e.tag == tag && e.perm&(permUser|permStale) == permUser && c.l1Epoch == c.frees.Load() {
-				t.hitLog[t.nlog&(lruLogSize-1)] = uint16(i)
-				t.nlog++
-				c.ctr.Accesses++
-				c.ctr.L1Hits++
-				c.ctr.Cycles += c.cost.L1Hit
+				c.countHitL1(int(i))
 				return atomic.LoadUint64(&c.data[e.pfn*FrameWords+(va&0xfff)>>3]), FaultNone
 			}
 		}
@@ -81,11 +77,7 @@ func (c *CPU) Store(va, val uint64) Fault {
 		if uint(i) < uint(len(t.entries)) {
 			e := &t.entries[i]
 			if e.tag == tag && e.perm&(permUser|permWrite|permStale) == (permUser|permWrite) && c.l1Epoch == c.frees.Load() {
-				t.hitLog[t.nlog&(lruLogSize-1)] = uint16(i)
-				t.nlog++
-				c.ctr.Accesses++
-				c.ctr.L1Hits++
-				c.ctr.Cycles += c.cost.L1Hit
+				c.countHitL1(int(i))
 				c.ctr.Stores++
 				atomic.StoreUint64(&c.data[e.pfn*FrameWords+(va&0xfff)>>3], val)
 				return FaultNone
