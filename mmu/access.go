@@ -35,9 +35,8 @@ const staleGen = 1 << 31
 func (c *CPU) Load(va uint64) (uint64, Fault) {
 	t := c.l1
 	if c.inboxN.Load() == 0 && c.ctr.Cycles < c.nextDue && va&badVABits == 0 && t.nlog < t.logCap {
-		tag := c.tagBase | va>>pagetable.PageShift     // leafTag(c.asid, va): va is below 2^48
-		i := t.index[tag*tlbHashMul>>(t.shift&63)] - 1 // an empty slot (0) wraps past every way
-		if uint(i) < uint(len(t.entries)) {
+		tag := c.tagBase | va>>pagetable.PageShift // leafTag(c.asid, va): va is below 2^48
+		if i := t.firstWay(tag); uint(i) < uint(len(t.entries)) {
 			e := &t.entries[i]
 			if e.tag == tag && e.perm&(permUser|permStale) == permUser && c.l1Epoch == c.frees.Load() {
 				c.countHitL1(int(i))
@@ -72,9 +71,8 @@ func (c *CPU) loadSlow(va uint64) (uint64, Fault) {
 func (c *CPU) Store(va, val uint64) Fault {
 	t := c.l1
 	if c.inboxN.Load() == 0 && c.ctr.Cycles < c.nextDue && va&badVABits == 0 && t.nlog < t.logCap {
-		tag := c.tagBase | va>>pagetable.PageShift     // leafTag(c.asid, va): va is below 2^48
-		i := t.index[tag*tlbHashMul>>(t.shift&63)] - 1 // an empty slot (0) wraps past every way
-		if uint(i) < uint(len(t.entries)) {
+		tag := c.tagBase | va>>pagetable.PageShift // leafTag(c.asid, va): va is below 2^48
+		if i := t.firstWay(tag); uint(i) < uint(len(t.entries)) {
 			e := &t.entries[i]
 			if e.tag == tag && e.perm&(permUser|permWrite|permStale) == (permUser|permWrite) && c.l1Epoch == c.frees.Load() {
 				c.countHitL1(int(i))
@@ -122,8 +120,9 @@ func (c *CPU) Probe(va uint64) (uint64, bool) {
 }
 
 // hitL1, allowsL1 and countHitL1 are the common case of an access, inlined
-// into loadSlow and storeSlow (Load and Store write the case of a verified
-// L1 out):
+// into loadSlow and storeSlow, where det mode's accesses (whose yield point
+// is always due) and hits while frames were freed find it; Load and Store
+// write the case of a verified L1 out:
 // va's translation is at the first probe of a fully associative LRU L1's
 // index (the default L1) — hitL1 returns its way and entry — and allows the
 // access (need: permUser, and permWrite for a store) through a frame
@@ -135,8 +134,8 @@ func (c *CPU) hitL1(va uint64) (int, *tlbEntry) {
 	if va&badVABits != 0 || t.nlog >= t.logCap {
 		return 0, nil // (a full hit log is translate's to flush)
 	}
-	tag := c.tagBase | va>>pagetable.PageShift     // leafTag(c.asid, va): va is below 2^48
-	i := t.index[tag*tlbHashMul>>(t.shift&63)] - 1 // an empty slot (0) wraps past every way
+	tag := c.tagBase | va>>pagetable.PageShift // leafTag(c.asid, va): va is below 2^48
+	i := t.index[t.home(tag)] - 1              // firstWay, written out to keep hitL1 within Go's inlining budget
 	if uint(i) >= uint(len(t.entries)) || t.entries[i].tag != tag {
 		return 0, nil
 	}
@@ -172,11 +171,11 @@ func (c *CPU) translate(va uint64, write bool) (*tlbEntry, Fault) {
 	if t.index != nil {
 		// A fully associative L1 (the default): the first probe of the
 		// hash index here, a longer chain in probe.
-		v := t.index[tag*tlbHashMul>>(t.shift&63)]
-		if v == 0 {
+		w := t.firstWay(tag)
+		if uint(w) >= uint(len(t.entries)) {
 			return c.translateMiss(va, write)
 		}
-		if i = int(v - 1); t.entries[i].tag != tag {
+		if i = int(w); t.entries[i].tag != tag {
 			if i = t.probe(tag); i < 0 {
 				return c.translateMiss(va, write)
 			}

@@ -49,7 +49,7 @@ type tlb struct {
 	nlog    int        // hits in hitLog
 	shift   uint8      // of the hash index
 	repl    Replacement
-	logCap  int // lruLogSize if links != nil (hitL1's fast path), else 0
+	logCap  int // lruLogSize if links != nil (Load and Store's fast path), else 0
 	// LRU of a fully associative TLB: a list of the valid ways, most
 	// recent first, and the log of hits not yet moved on it (tlblru.go).
 	hitLog       [lruLogSize]uint16
@@ -78,6 +78,14 @@ type tlb struct {
 }
 
 const tlbHashMul = 0x9E3779B97F4A7C15 // 2^64/phi: Fibonacci hashing spreads consecutive VPNs
+
+// home is tag's slot in the hash index: where its probe starts.
+func (t *tlb) home(tag uint64) uint64 { return tag * tlbHashMul >> (t.shift & 63) }
+
+// firstWay is the way in tag's home slot, the first probe's answer; an
+// empty slot (0) wraps to a way past the last, so one unsigned compare
+// with len(t.entries) tells a way from nothing.
+func (t *tlb) firstWay(tag uint64) uint32 { return t.index[t.home(tag)] - 1 }
 
 // newTLB builds an empty TLB; seed fixes the random-replacement sequence.
 func newTLB(g TLBGeometry, r Replacement, seed uint64) (*tlb, error) {
@@ -144,7 +152,7 @@ func (t *tlb) len() int { return t.n }
 // find returns the way holding tag, or -1. tag must be valid (bit 63 set).
 func (t *tlb) find(tag uint64) int {
 	if t.index != nil {
-		for h := tag * tlbHashMul >> (t.shift & 63); ; h = (h + 1) & t.idxMask {
+		for h := t.home(tag); ; h = (h + 1) & t.idxMask {
 			v := t.index[h]
 			if v == 0 {
 				return -1
@@ -170,11 +178,11 @@ func (t *tlb) find(tag uint64) int {
 // itself rather than calling find, scans a set without an early exit (tags
 // in a set are unique, and a predictable loop beats a mispredicted branch),
 // and does the LRU update inline. (The L1 lookup of an access is written
-// out in the access path: hitL1, translate.)
+// out in the access path: Load, Store, translate.)
 func (t *tlb) lookup(tag uint64) *tlbEntry {
 	i := -1
 	if t.index != nil {
-		for h := tag * tlbHashMul >> (t.shift & 63); ; h = (h + 1) & t.idxMask {
+		for h := t.home(tag); ; h = (h + 1) & t.idxMask {
 			v := t.index[h]
 			if v == 0 {
 				return nil
@@ -213,7 +221,7 @@ func (t *tlb) lookup(tag uint64) *tlbEntry {
 // writes out the first probe of a hash index and the LRU update itself.
 func (t *tlb) probe(tag uint64) int {
 	if t.index != nil {
-		for h := tag * tlbHashMul >> (t.shift & 63); ; h = (h + 1) & t.idxMask {
+		for h := t.home(tag); ; h = (h + 1) & t.idxMask {
 			v := t.index[h]
 			if v == 0 {
 				return -1
@@ -348,7 +356,7 @@ func (t *tlb) insertNew(e *tlbEntry, evicted *tlbEntry, didEvict *bool) int {
 	t.tags[i] = e.tag
 	t.entries[i] = *e
 	if t.index != nil {
-		h := e.tag * tlbHashMul >> (t.shift & 63)
+		h := t.home(e.tag)
 		for t.index[h] != 0 {
 			h = (h + 1) & t.idxMask
 		}
@@ -373,7 +381,7 @@ func (t *tlb) unindex(i int) {
 	if t.index == nil {
 		return
 	}
-	h := t.tags[i] * tlbHashMul >> (t.shift & 63)
+	h := t.home(t.tags[i])
 	for t.index[h] != uint32(i+1) {
 		h = (h + 1) & t.idxMask
 	}
@@ -384,7 +392,7 @@ func (t *tlb) unindex(i int) {
 			break
 		}
 		// Move v back into the hole unless its home lies cyclically in (h, j].
-		home := t.tags[v-1] * tlbHashMul >> (t.shift & 63)
+		home := t.home(t.tags[v-1])
 		if (j-home)&t.idxMask >= (j-h)&t.idxMask {
 			t.index[h] = v
 			h = j

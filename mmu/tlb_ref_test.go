@@ -211,7 +211,7 @@ func tlbCheckInvariants(t *testing.T, tl *tlb) {
 		}
 		ways[v] = true
 		// Every slot from the home to here must be occupied, or lookups stop early.
-		for h := tl.tags[v-1] * tlbHashMul >> tl.shift; h != uint64(s); h = (h + 1) & tl.idxMask {
+		for h := tl.home(tl.tags[v-1]); h != uint64(s); h = (h + 1) & tl.idxMask {
 			if tl.index[h] == 0 {
 				t.Fatalf("index slot %d: gap at %d in probe chain of way %d", s, h, v-1)
 			}
