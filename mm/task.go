@@ -138,35 +138,38 @@ func (t *Task) Store(va, val uint64) error {
 	return fmt.Errorf("mm: store at %#x still faulting after %d retries", va, maxFaultRetries)
 }
 
-// LoadUnchecked is Load without the oracle's check, for a replay that
-// nothing can race — one task, no system calls or reclaim while it runs —
-// where the oracle has nothing to find and its bookkeeping would cost more
-// than the emulated access (lackey:PATH).
-func (t *Task) LoadUnchecked(va uint64) (uint64, error) {
-	for i := 0; i < maxFaultRetries; i++ {
-		v, f := t.cpu.Load(va)
+// ReplayUnchecked makes the word accesses of ops (mmu.CPU.Replay's ops:
+// a word's VA, with mmu.OpStore set for a store of val) in order, as Load
+// and Store would one by one but without the oracle's check — for a replay
+// that nothing can race (one task, no system calls or reclaim while it
+// runs: lackey:PATH), where the oracle has nothing to find and its
+// bookkeeping would cost more than the emulated access — handling faults
+// as the kernel does. On an error it returns how many ops were made before the
+// one that failed.
+func (t *Task) ReplayUnchecked(ops []uint64, val uint64) (int, error) {
+	done, retries := 0, 0
+	for done < len(ops) {
+		n, f := t.cpu.Replay(ops[done:], val)
+		done += n
 		if f == mmu.FaultNone {
-			return v, nil
+			break
 		}
-		if err := t.handleFault(va, false, f); err != nil {
-			return 0, err
+		if n > 0 {
+			retries = 0
+		}
+		va, write := ops[done]&^mmu.OpStore, ops[done]&mmu.OpStore != 0
+		if err := t.handleFault(va, write, f); err != nil {
+			return done, err
+		}
+		if retries++; retries >= maxFaultRetries { // as Load: the last fault handled, then given up
+			kind := "load"
+			if write {
+				kind = "store"
+			}
+			return done, fmt.Errorf("mm: %s at %#x still faulting after %d retries", kind, va, maxFaultRetries)
 		}
 	}
-	return 0, fmt.Errorf("mm: load at %#x still faulting after %d retries", va, maxFaultRetries)
-}
-
-// StoreUnchecked is Store without the oracle's record (see LoadUnchecked).
-func (t *Task) StoreUnchecked(va, val uint64) error {
-	for i := 0; i < maxFaultRetries; i++ {
-		f := t.cpu.Store(va, val)
-		if f == mmu.FaultNone {
-			return nil
-		}
-		if err := t.handleFault(va, true, f); err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("mm: store at %#x still faulting after %d retries", va, maxFaultRetries)
+	return len(ops), nil
 }
 
 // syscallEnter charges a system call's entry.

@@ -50,12 +50,14 @@ func nativeNs(addrs []uint64, pages, n int) float64 {
 	return float64(el.Nanoseconds()) / float64(n)
 }
 
-// BenchmarkAccess measures one emulated load on each path of the hardware.
-// It also times a native loop over the same address stream in the same run
-// and reports the ratio as "slowdown". The CLI is built with the profile
-// cmd/mmubench/default.pgo; to measure the access path as built there, pass
-// it: go test -pgo=$PWD/cmd/mmubench/default.pgo -bench Access ./mmu
-// (results/performance.md).
+// BenchmarkAccess measures one emulated load on each path of the hardware:
+// one Load call per access, as the workloads make them, and (-replay) the
+// same L1 hits through Replay, a batch at a time, as the trace replay makes
+// them. It also times a native loop over the same address stream in the
+// same run and reports the ratio as "slowdown". The CLI is built with
+// cmd/mmubench/default.pgo, a profile of its own work; go test
+// -pgo=$PWD/cmd/mmubench/default.pgo -bench Access ./mmu measures the
+// access path with it (results/performance.md).
 func BenchmarkAccess(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
@@ -67,6 +69,7 @@ func BenchmarkAccess(b *testing.B) {
 		{"path=l2-hit", sched.Parallel, 512, false}, // sweeps past L1, fits the 1280-entry L2
 		{"path=walk", sched.Parallel, 16384, false}, // sweeps past L2: every access walks
 		{"path=l1-hit-det", sched.Det, 32, true},    // det mode: yield points that rarely switch
+		{"path=l1-hit-replay", sched.Parallel, 32, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			m := newMachine(b, 1, tc.mode, 1, func(c *Config) { c.Frames = tc.pages + 64 })
@@ -84,8 +87,22 @@ func BenchmarkAccess(b *testing.B) {
 				// runs on the CPU's goroutine while b's waits in Run.)
 				b.ResetTimer()
 				start := time.Now()
-				for i := 0; i < b.N; i++ {
-					c.Load(addrs[i&mask])
+				if strings.HasSuffix(tc.name, "-replay") {
+					// The same loads through Replay, as a trace replay makes
+					// them: a batch of the stream at a time.
+					for i := 0; i < b.N; {
+						j := i & mask
+						n := min(b.N-i, len(addrs)-j)
+						if _, f := c.Replay(addrs[j:j+n], 0); f != FaultNone {
+							b.Errorf("replay: %v", f)
+							break
+						}
+						i += n
+					}
+				} else {
+					for i := 0; i < b.N; i++ {
+						c.Load(addrs[i&mask])
+					}
 				}
 				emu = time.Since(start)
 				b.StopTimer()

@@ -555,16 +555,19 @@ func (tr *lackeyTrace) setup(env *Env) (func(c *mmu.CPU), *mm.MM, error) {
 		}
 		var val uint64
 		if rounds == 1 && tr.uses.Add(1) == 1 && tr.open != nil {
-			// Played once: streamed from the file, never held whole.
+			// Played once: streamed from the file, never held whole, a
+			// batch of word accesses at a time (its stores write the
+			// batch's number: no value of this replay is read).
 			i := 0
+			var ops []uint64
 			if err := tr.stream(func(batch []uint64) error {
-				for _, a := range batch {
-					val++
-					if err := replayLackeyUnchecked(task, a, val); err != nil {
-						return accessError(i, a, err)
-					}
-					i++
+				val++
+				ops = lackeyOps(ops[:0], batch)
+				if done, err := task.ReplayUnchecked(ops, val); err != nil {
+					j := lackeyOpAccess(batch, done)
+					return accessError(i+j, batch[j], err)
 				}
+				i += len(batch)
 				return nil
 			}); err != nil {
 				env.Fail("lackey: %v", err)
@@ -618,29 +621,46 @@ func accessError(i int, a uint64, err error) error {
 	return fmt.Errorf("access %d (%s %#x,%d): %v", i, lackeyKindNames[a&3], a>>lackeyAddrShift, a>>2&lackeySizeMax, err)
 }
 
-// replayLackeyUnchecked is replayLackey without the oracle: the replay of
-// lackey:PATH is one task with nothing racing it — no other thread, no
-// system call or reclaim during it (every page it touches is mapped first
-// and fits the machine) — so the oracle could find nothing.
-func replayLackeyUnchecked(t *mm.Task, a, val uint64) error {
-	first, words := lackeyWords(a)
-	kind := a & 3
-	end := first + words*8
-	if kind != lackeyS {
-		for va := first; va < end; va += 8 {
-			if _, err := t.LoadUnchecked(va); err != nil {
-				return err
+// lackeyOps appends the word accesses of the packed accesses batch to ops,
+// as mm.Task.ReplayUnchecked takes them: each access's loads (unless it is
+// a store), then its stores (if it stores), as replayLackey makes them. The
+// streamed replay of lackey:PATH runs them without the oracle: it is one
+// task with nothing racing it — no other thread, no system call or reclaim
+// during it (every page it touches is mapped first and fits the machine)
+// — so the oracle could find nothing.
+func lackeyOps(ops, batch []uint64) []uint64 {
+	for _, a := range batch {
+		first, words := lackeyWords(a)
+		kind := a & 3
+		end := first + words*8
+		if kind != lackeyS {
+			for va := first; va < end; va += 8 {
+				ops = append(ops, va)
+			}
+		}
+		if kind >= lackeyS {
+			for va := first; va < end; va += 8 {
+				ops = append(ops, va|mmu.OpStore)
 			}
 		}
 	}
-	if kind >= lackeyS {
-		for va := first; va < end; va += 8 {
-			if err := t.StoreUnchecked(va, val); err != nil {
-				return err
-			}
+	return ops
+}
+
+// lackeyOpAccess is the index in batch of the access whose word access is
+// op n of lackeyOps(nil, batch).
+func lackeyOpAccess(batch []uint64, n int) int {
+	for j, a := range batch {
+		_, words := lackeyWords(a)
+		if a&3 == lackeyM {
+			words *= 2
 		}
+		if n < int(words) {
+			return j
+		}
+		n -= int(words)
 	}
-	return nil
+	return len(batch) - 1
 }
 
 // replayLackey performs one packed access on t, storing val.

@@ -104,6 +104,31 @@ func TestLackeyWords(t *testing.T) {
 	}
 }
 
+// TestLackeyOps checks the word accesses the streamed replay makes of a
+// batch — each access's loads, then its stores — and that every op is
+// traced back to its access for an error message.
+func TestLackeyOps(t *testing.T) {
+	pack := func(addr, size, kind uint64) uint64 { return addr<<lackeyAddrShift | size<<2 | kind }
+	batch := []uint64{
+		pack(0x1000, 8, lackeyI),  // one load
+		pack(0x2004, 8, lackeyM),  // two words: two loads, two stores
+		pack(0x3000, 4, lackeyS),  // one store
+		pack(0x4000, 16, lackeyL), // two loads
+	}
+	st := uint64(mmu.OpStore)
+	want := []uint64{0x1000, 0x2000, 0x2008, 0x2000 | st, 0x2008 | st, 0x3000 | st, 0x4000, 0x4008}
+	wantAccess := []int{0, 1, 1, 1, 1, 2, 3, 3}
+	got := lackeyOps(nil, batch)
+	if !slices.Equal(got, want) {
+		t.Fatalf("ops %#x, want %#x", got, want)
+	}
+	for n, w := range wantAccess {
+		if j := lackeyOpAccess(batch, n); j != w {
+			t.Errorf("op %d: access %d, want %d", n, j, w)
+		}
+	}
+}
+
 func TestLackeyPageRuns(t *testing.T) {
 	trace := lackeyBanner +
 		" L 1ffc,8\n" + // pages 1 and 2

@@ -3,13 +3,11 @@
 # `go run ./cmd/mmubench` use for profile-guided optimisation (Go's -pgo=auto
 # picks up default.pgo in a main package's directory). The profile is of
 # what the CLI spends its time on — trace replay, the race workloads, the
-# sweep's benchmarks — plus the access-path benchmarks of ./mmu, whose
-# call sites exist only in the test binary, so that
-#   go test -pgo=$PWD/cmd/mmubench/default.pgo -bench Access ./mmu
-# measures the access path as the CLI is built (results/performance.md).
-# Each piece is built and run without PGO, so the profile does not depend
-# on an earlier one. Re-run it when the hot paths change; a stale profile
-# only loses speed, never correctness.
+# sweep's benchmarks — and of nothing else: a benchmark's loop in the
+# profile would be optimised for the benchmark (inlined, aligned) as the
+# CLI's own callers are not. Each piece is built and run without PGO, so
+# the profile does not depend on an earlier one. Re-run it when the hot
+# paths change; a stale profile only loses speed, never correctness.
 set -eu
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
@@ -32,7 +30,6 @@ prof --workload mprotect-under-reclaim --policy flush-mm --cpus 4 --pages 256
 prof --workload pageout-loop
 prof --workload swap-bench
 prof --workload unixbench-shell1
-go test -pgo=off -o "$tmp/mmu.test" -run XXX -bench Access -benchtime 300ms -cpuprofile "$tmp/access.pprof" ./mmu >/dev/null
-go tool pprof -proto "$tmp"/p*.pprof "$tmp/access.pprof" >"$tmp/default.pgo" 2>/dev/null
+go tool pprof -proto "$tmp"/p*.pprof >"$tmp/default.pgo" 2>/dev/null
 mv "$tmp/default.pgo" cmd/mmubench/default.pgo
 echo "cmd/mmubench/default.pgo: $(wc -c <cmd/mmubench/default.pgo) bytes" >&2
