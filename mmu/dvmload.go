@@ -47,6 +47,11 @@ func (c *CPU) dvmTick() {
 	c.dvmWinEnd = c.ctr.Cycles + dvmWindow
 }
 
+// dvmIdle is the thread's hook for blocking: a CPU waiting for a lock
+// broadcasts nothing, so its share of the load is 0 until its next window
+// is measured (the busy time of the window it is in still counts then).
+func (c *CPU) dvmIdle() { c.dvmPublish(0) }
+
 // dvmPublish replaces this CPU's share of the machine's DVM load.
 func (c *CPU) dvmPublish(load int64) {
 	if d := load - c.dvmLoad; d != 0 {

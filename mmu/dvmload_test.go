@@ -99,3 +99,55 @@ func TestDSBQueuesBehindBroadcasters(t *testing.T) {
 		prev = w
 	}
 }
+
+// A CPU that waits for a lock broadcasts nothing meanwhile: its share of the
+// machine's DVM load drops to 0 when it blocks, instead of staying at what
+// it last measured (which made every other DSB queue behind phantom
+// traffic for as long as it waited).
+func TestBlockedCPUBroadcastsNothing(t *testing.T) {
+	m := newMachine(t, 3, sched.Det, 1, func(c *Config) { c.Sched.Quantum = 1000 })
+	var mu sched.Mutex
+	var busy, whileBlocked float64
+	held, measured := false, false
+	err := m.Run(func(c *CPU) {
+		switch c.ID() {
+		case 0: // the observer
+			for c.ctr.Cycles < 4*dvmWindow {
+				c.Charge(100)
+				c.Yield()
+			}
+			whileBlocked = m.DVMLoad()
+			measured = true
+		case 1: // broadcasts for three windows, then waits for the lock
+			for !held {
+				c.Yield()
+			}
+			for c.ctr.Cycles < 3*dvmWindow {
+				c.TLBIVALE1IS(2, testBase)
+				c.DSBISH()
+				c.Charge(2000)
+				c.Yield()
+			}
+			busy = m.DVMLoad()
+			mu.Lock(c.Thread())
+			mu.Unlock(c.Thread())
+		case 2: // holds the lock until the observer has measured
+			mu.Lock(c.Thread())
+			held = true
+			for !measured {
+				c.Charge(100)
+				c.Yield()
+			}
+			mu.Unlock(c.Thread())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy == 0 {
+		t.Fatal("the broadcaster published no load before it blocked")
+	}
+	if whileBlocked != 0 {
+		t.Fatalf("DVM load %.3f while the only broadcaster waits for a lock (it was %.3f)", whileBlocked, busy)
+	}
+}

@@ -212,6 +212,7 @@ func newCPU(m *Machine, id int) (*CPU, error) {
 		c.dsbWhat = fmt.Sprintf("DSB ISH (cpu%d's TLBIs not yet applied everywhere)", id)
 	}
 	c.thread.SetService(c.applyAll)
+	c.thread.SetOnBlock(c.dvmIdle)
 	return c, nil
 }
 

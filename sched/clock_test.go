@@ -80,3 +80,57 @@ func TestClockedBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A thread that waited for a lock takes it no earlier in emulated time than
+// the holder released it — even when the holder's clock jumped (one long
+// charge, as a DSB's wait is) just before the release, while a third
+// thread's clock is still far behind.
+func TestClockedLockHandOff(t *testing.T) {
+	const hold = 1000
+	var mu Mutex
+	var rw RWMutex
+	cases := []struct {
+		name                  string
+		hold, give, take, put func(th *Thread)
+	}{
+		{"mutex", mu.Lock, mu.Unlock, mu.Lock, mu.Unlock},
+		{"rwmutex-reader-then-writer", rw.RLock, rw.RUnlock, rw.Lock, rw.Unlock},
+		{"rwmutex-writer-then-reader", rw.Lock, rw.Unlock, rw.RLock, rw.RUnlock},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSched(t, Config{Mode: Det, Threads: 3, Seed: 1, Quantum: 10})
+			clocks := make([]uint64, 3)
+			for i := range clocks {
+				s.Thread(i).SetClock(&clocks[i])
+			}
+			var got, released uint64
+			err := s.Run(func(th *Thread) {
+				switch th.ID() {
+				case 0: // ties go to the lowest id: it goes first
+					c.hold(th)
+					clocks[0] += 20
+					th.Yield() // past the quantum: thread 1 runs and waits
+					clocks[0] += hold
+					released = clocks[0]
+					c.give(th)
+				case 1:
+					c.take(th)
+					got = clocks[1]
+					c.put(th)
+				case 2:
+					for clocks[2] < 3*hold {
+						clocks[2]++
+						th.Yield()
+					}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got < released {
+				t.Errorf("the waiter took the lock at clock %d, before it was released at %d", got, released)
+			}
+		})
+	}
+}

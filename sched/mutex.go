@@ -16,16 +16,24 @@ type Mutex struct {
 
 	mu    gsync.Mutex
 	owner atomic.Int32 // thread id + 1; 0 = unlocked
-	q     WaitQueue
+	// released is the releasing thread's emulated time at the last Unlock:
+	// a thread that waited takes the lock no earlier (clocked Det mode).
+	released atomic.Uint64
+	q        WaitQueue
 }
 
 // Lock acquires m on behalf of t.
 func (m *Mutex) Lock(t *Thread) {
 	t.YieldVisible()
+	waited := false
 	for !m.mu.TryLock() {
 		m.q.Wait(t, m.what(), m.unlocked)
+		waited = true
 	}
 	m.owner.Store(int32(t.id) + 1)
+	if waited {
+		t.catchUp(m.released.Load())
+	}
 }
 
 // TryLock acquires m if it is free.
@@ -43,6 +51,7 @@ func (m *Mutex) Unlock(t *Thread) {
 	if m.owner.Load() != int32(t.id)+1 {
 		panic("sched: Unlock of a mutex not held by the thread") // a bug in the emulated kernel
 	}
+	m.released.Store(t.releaseTime())
 	m.owner.Store(0)
 	m.mu.Unlock()
 	m.q.Notify()

@@ -16,17 +16,24 @@ type RWMutex struct {
 	mu      gsync.Mutex  // makes check-and-take atomic in Parallel mode
 	readers atomic.Int32 // threads holding it for reading
 	writer  atomic.Int32 // thread id + 1 of the writer; 0 = none
-	q       WaitQueue
+	// released is the releasing thread's emulated time at the last release
+	// (Unlock, RUnlock, Downgrade): a thread that waited takes rw no earlier
+	// (clocked Det mode).
+	released atomic.Uint64
+	q        WaitQueue
 }
 
 // RLock takes rw for reading on behalf of t (down_read).
 func (rw *RWMutex) RLock(t *Thread) {
 	t.YieldVisible()
-	for {
+	for waited := false; ; waited = true {
 		rw.mu.Lock()
 		if rw.writer.Load() == 0 {
 			rw.readers.Add(1)
 			rw.mu.Unlock()
+			if waited {
+				t.catchUp(rw.released.Load())
+			}
 			return
 		}
 		rw.mu.Unlock()
@@ -36,6 +43,7 @@ func (rw *RWMutex) RLock(t *Thread) {
 
 // RUnlock releases a read hold (up_read).
 func (rw *RWMutex) RUnlock(t *Thread) {
+	rw.released.Store(t.releaseTime())
 	if rw.readers.Add(-1) < 0 {
 		panic("sched: RUnlock of an RWMutex not held for reading") // a bug in the emulated kernel
 	}
@@ -46,11 +54,14 @@ func (rw *RWMutex) RUnlock(t *Thread) {
 // Lock takes rw for writing on behalf of t (down_write).
 func (rw *RWMutex) Lock(t *Thread) {
 	t.YieldVisible()
-	for {
+	for waited := false; ; waited = true {
 		rw.mu.Lock()
 		if rw.writer.Load() == 0 && rw.readers.Load() == 0 {
 			rw.writer.Store(int32(t.id) + 1)
 			rw.mu.Unlock()
+			if waited {
+				t.catchUp(rw.released.Load())
+			}
 			return
 		}
 		rw.mu.Unlock()
@@ -63,6 +74,7 @@ func (rw *RWMutex) Unlock(t *Thread) {
 	if rw.writer.Load() != int32(t.id)+1 {
 		panic("sched: Unlock of an RWMutex not write-held by the thread")
 	}
+	rw.released.Store(t.releaseTime())
 	rw.writer.Store(0)
 	rw.q.Notify()
 	t.YieldVisible()
@@ -76,6 +88,7 @@ func (rw *RWMutex) Downgrade(t *Thread) {
 		panic("sched: Downgrade of an RWMutex not write-held by the thread")
 	}
 	rw.mu.Lock()
+	rw.released.Store(t.releaseTime())
 	rw.readers.Add(1)
 	rw.writer.Store(0)
 	rw.mu.Unlock()

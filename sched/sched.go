@@ -206,6 +206,7 @@ type Thread struct {
 	wake chan struct{} // Parallel: a wake-up token (buffered, 1)
 
 	service func()
+	onBlock func()  // SetOnBlock
 	clock   *uint64 // the thread's emulated time (Det mode with a Quantum); nil reads as 0
 	kicked  atomic.Bool
 	ticks   uint64 // Parallel: yield points passed
@@ -250,6 +251,33 @@ func (t *Thread) now() uint64 {
 	}
 	return *t.clock
 }
+
+// catchUp moves a clocked thread's time forward to c, the emulated time at
+// which a lock it waited for was released: it cannot have taken the lock
+// earlier. Outside clocked Det mode emulated time is not the scheduler's,
+// and nothing changes.
+func (t *Thread) catchUp(c uint64) {
+	if t.s.det && t.s.d.clocked && t.clock != nil {
+		*t.clock = max(*t.clock, c)
+	}
+}
+
+// releaseTime is the thread's emulated time as a lock release records it:
+// its clock in clocked Det mode, else 0 (catchUp ignores it there).
+func (t *Thread) releaseTime() uint64 {
+	if t.s.det && t.s.d.clocked && t.clock != nil {
+		return *t.clock
+	}
+	return 0
+}
+
+// SetOnBlock sets a function the thread runs, on its own goroutine, each
+// time it is about to wait on a WaitQueue (a lock, a sleep): what it
+// publishes to other threads as its rate of doing something should say it
+// does nothing meanwhile. Waits that are part of the thread's own work (a
+// DSB waiting for its invalidations, through Block) do not call it. It
+// must not yield or block. Set it before Run.
+func (t *Thread) SetOnBlock(f func()) { t.onBlock = f }
 
 // SetService sets the function the thread runs, on its own goroutine,
 // when kicked while it is blocked or finished. It must not yield or block.

@@ -20,6 +20,9 @@ func (q *WaitQueue) Wait(t *Thread, what string, ready func() bool) {
 	q.mu.Lock()
 	q.waiters = append(q.waiters, t)
 	q.mu.Unlock()
+	if t.onBlock != nil && !ready() {
+		t.onBlock()
+	}
 	t.Block(what, ready)
 	q.mu.Lock()
 	if i := slices.Index(q.waiters, t); i >= 0 {
