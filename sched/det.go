@@ -20,7 +20,9 @@ import (
 // time. Ties go to the lowest thread id. A thread eligible only for service
 // work (applying invalidations, which takes no emulated time) goes first. A
 // thread that was blocked resumes no earlier than the threads that ran
-// meanwhile: its clock moves up to the earliest of theirs.
+// meanwhile: its clock moves up to the earliest of theirs — unless the
+// caller charged the wait's time itself (BlockCharged), and a lock's waiter
+// also catches up to the holder's release.
 //
 // All fields are touched only by the goroutine holding the turn.
 type detState struct {
@@ -281,7 +283,7 @@ func (d *detState) chance(t *Thread, num, den uint32) bool {
 // serving: its pending work stays for the caller's own delivery choices
 // (serving on every wake-up would make every blocked CPU apply its
 // invalidations the moment it resumes, hiding exactly the races we look for).
-func (d *detState) block(t *Thread, what string, ready func() bool) {
+func (d *detState) block(t *Thread, what string, ready func() bool, resync bool) {
 	for !ready() {
 		t.state, t.what, t.ready = blocked, what, ready
 		d.handOff(t)
@@ -290,10 +292,12 @@ func (d *detState) block(t *Thread, what string, ready func() bool) {
 			t.serve()
 		}
 	}
-	if d.clocked && t.clock != nil {
+	if resync && d.clocked && t.clock != nil {
 		// Time passed while it waited: it resumes no earlier than the
 		// threads that ran meanwhile (the earliest of them: all are within
-		// a quantum of each other).
+		// a quantum of each other). A wait whose time its caller charged
+		// (BlockCharged: a DSB's completion) skips this: the earliest
+		// thread may be up to a quantum past the wait's end.
 		if now, ok := d.earliestRunnable(t); ok {
 			*t.clock = max(*t.clock, now)
 		}

@@ -43,7 +43,9 @@ func (rw *RWMutex) RLock(t *Thread) {
 
 // RUnlock releases a read hold (up_read).
 func (rw *RWMutex) RUnlock(t *Thread) {
-	rw.released.Store(t.releaseTime())
+	// Readers release in any clock order: a writer waiting for them all
+	// takes rw no earlier than the latest (the next write release resets it).
+	storeMax(&rw.released, t.releaseTime())
 	if rw.readers.Add(-1) < 0 {
 		panic("sched: RUnlock of an RWMutex not held for reading") // a bug in the emulated kernel
 	}
@@ -104,4 +106,10 @@ func (rw *RWMutex) name() string {
 		return "rwsem"
 	}
 	return rw.Name
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Uint64, v uint64) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
 }

@@ -377,8 +377,21 @@ func (t *Thread) Chance(num, den uint32) bool {
 // whenever it is kicked. what says what the thread waits on, for deadlock
 // reports.
 func (t *Thread) Block(what string, ready func() bool) {
+	t.block(what, ready, true)
+}
+
+// BlockCharged is Block for a wait whose emulated duration the caller has
+// already charged (a DSB's completion, by the DVM formula): in clocked Det
+// mode the thread resumes at its own clock instead of moving up to the
+// threads that ran meanwhile, since the scheduling that let the targets
+// apply its invalidations is not time the wait took.
+func (t *Thread) BlockCharged(what string, ready func() bool) {
+	t.block(what, ready, false)
+}
+
+func (t *Thread) block(what string, ready func() bool, resync bool) {
 	if t.s.det {
-		t.s.d.block(t, what, ready)
+		t.s.d.block(t, what, ready, resync)
 		return
 	}
 	for !ready() {

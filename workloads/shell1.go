@@ -22,7 +22,7 @@ func init() {
 			"reports loops per emulated minute and the UnixBench index",
 		MinCPUs:  2,
 		Rounds:   2,
-		Defaults: Params{Accesses: 2000, Compute: 1500},
+		Defaults: Params{Accesses: 2000, Compute: 1442},
 		Setup:    setupShell1,
 	})
 }
