@@ -101,14 +101,10 @@ func CalibrationConfigs(opt CalibrateOptions) []Config {
 		seeds = 5
 	}
 	mk := func(workload, pol string, m mmu.Config, seed uint64) Config {
-		c := DefaultConfig()
-		c.Workload, c.Policy, c.Nested = workload, pol, "fullmm"
 		if opt.Cost != nil {
 			m.Cost = *opt.Cost
 		}
-		m.Sched = sched.Config{Mode: sched.Det, Seed: seed, Quantum: CalibrationQuantum}
-		c.Machine = m
-		return c
+		return calibrationConfig(workload, pol, m, seed)
 	}
 	var out []Config
 	for _, pol := range []string{"no-batch", "dsb-only"} {
@@ -124,6 +120,16 @@ func CalibrationConfigs(opt CalibrateOptions) []Config {
 		}
 	}
 	return out
+}
+
+// calibrationConfig is one calibration run: workload under pol on machine
+// m, clocked det scheduler with the calibration quantum.
+func calibrationConfig(workload, pol string, m mmu.Config, seed uint64) Config {
+	c := DefaultConfig()
+	c.Workload, c.Policy, c.Nested = workload, pol, "fullmm"
+	m.Sched = sched.Config{Mode: sched.Det, Seed: seed, Quantum: CalibrationQuantum}
+	c.Machine = m
+	return c
 }
 
 // Calibrate runs the published benchmarks on the model of the machines

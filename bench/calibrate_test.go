@@ -6,8 +6,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-
-	"github.com/mmubench/mmubench/sched"
 )
 
 // runCalibration runs the calibration configurations of one workload.
@@ -57,12 +55,10 @@ func TestShell1SingleCopy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("96 emulated CPUs")
 	}
-	c := DefaultConfig()
-	c.Workload, c.Policy = "unixbench-shell1", "no-batch"
+	m := Kunpeng920()
+	m.Frames = 64 << 8 // 64 MiB: no reclaim
+	c := calibrationConfig("unixbench-shell1", "no-batch", m, 1)
 	c.Params.Threads = 1
-	c.Machine = Kunpeng920()
-	c.Machine.Frames = 64 << 8 // 64 MiB: no reclaim
-	c.Machine.Sched = sched.Config{Mode: sched.Det, Seed: 1, Quantum: CalibrationQuantum}
 	r, err := Run(c)
 	if err != nil {
 		t.Fatal(err)

@@ -292,7 +292,7 @@ func (d *detState) block(t *Thread, what string, ready func() bool, resync bool)
 			t.serve()
 		}
 	}
-	if resync && d.clocked && t.clock != nil {
+	if resync && t.clocked() {
 		// Time passed while it waited: it resumes no earlier than the
 		// threads that ran meanwhile (the earliest of them: all are within
 		// a quantum of each other). A wait whose time its caller charged

@@ -16,9 +16,9 @@ type RWMutex struct {
 	mu      gsync.Mutex  // makes check-and-take atomic in Parallel mode
 	readers atomic.Int32 // threads holding it for reading
 	writer  atomic.Int32 // thread id + 1 of the writer; 0 = none
-	// released is the releasing thread's emulated time at the last release
-	// (Unlock, RUnlock, Downgrade): a thread that waited takes rw no earlier
-	// (clocked Det mode).
+	// released is the releasing thread's emulated time at the last write
+	// release (Unlock, Downgrade), or the latest of the read releases since:
+	// a thread that waited takes rw no earlier (clocked Det mode).
 	released atomic.Uint64
 	q        WaitQueue
 }

@@ -257,7 +257,7 @@ func (t *Thread) now() uint64 {
 // earlier. Outside clocked Det mode emulated time is not the scheduler's,
 // and nothing changes.
 func (t *Thread) catchUp(c uint64) {
-	if t.s.det && t.s.d.clocked && t.clock != nil {
+	if t.clocked() {
 		*t.clock = max(*t.clock, c)
 	}
 }
@@ -265,18 +265,22 @@ func (t *Thread) catchUp(c uint64) {
 // releaseTime is the thread's emulated time as a lock release records it:
 // its clock in clocked Det mode, else 0 (catchUp ignores it there).
 func (t *Thread) releaseTime() uint64 {
-	if t.s.det && t.s.d.clocked && t.clock != nil {
+	if t.clocked() {
 		return *t.clock
 	}
 	return 0
 }
 
+// clocked reports whether the scheduler runs the thread by its emulated
+// time (Det mode with a Quantum, and a clock set).
+func (t *Thread) clocked() bool { return t.s.det && t.s.d.clocked && t.clock != nil }
+
 // SetOnBlock sets a function the thread runs, on its own goroutine, each
 // time it is about to wait on a WaitQueue (a lock, a sleep): what it
 // publishes to other threads as its rate of doing something should say it
 // does nothing meanwhile. Waits that are part of the thread's own work (a
-// DSB waiting for its invalidations, through Block) do not call it. It
-// must not yield or block. Set it before Run.
+// DSB waiting for its invalidations, through BlockCharged) do not call it.
+// It must not yield or block. Set it before Run.
 func (t *Thread) SetOnBlock(f func()) { t.onBlock = f }
 
 // SetService sets the function the thread runs, on its own goroutine,
