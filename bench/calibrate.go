@@ -57,6 +57,7 @@ func Snapdragon888() mmu.Config {
 	c.L1 = mmu.TLBGeometry{Entries: 32, Ways: 32}
 	c.L2 = mmu.TLBGeometry{Entries: 1024, Ways: 4}
 	c.WalkCache = mmu.TLBGeometry{Entries: 64, Ways: 4}
+	c.KPTI = true
 	return c
 }
 
@@ -67,6 +68,7 @@ func Snapdragon888() mmu.Config {
 func Kunpeng920() mmu.Config {
 	c := mmu.DefaultConfig()
 	c.CPUs = 96
+	c.KPTI = true
 	return c
 }
 

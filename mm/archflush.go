@@ -67,7 +67,7 @@ func (t *Task) ArchTLBBatchAddPending(mm *MM, va uint64) {
 		m := mm.cpumask.load()
 		t.UBC.CPUMask.Or(&m)
 	case mmu.ArchX86INVLPGB:
-		t.cpu.TLBIVALE1IS(mm.asid, va) // INVLPGB, no TLBSYNC
+		t.TLBIUser(mmu.VALE1IS, mm, va, 1) // INVLPGB, no TLBSYNC
 	default:
 		t.FlushTLBPageNosync(mm, va)
 	}

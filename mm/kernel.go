@@ -72,6 +72,7 @@ type Kernel struct {
 	oracle *Oracle
 	cost   mmu.CostModel
 	arch   mmu.Arch // the machine flavour (archflush.go)
+	kpti   bool     // arm64 KPTI: an ASID pair per mm, user TLBIs issued for both (tlbflush.go)
 
 	reverted []Fix // fixes taken out (fixes.go); set before the run, read-only during it
 	numa     numaState
@@ -150,8 +151,12 @@ func New(m *mmu.Machine, cfg Config) (*Kernel, error) {
 		folios:   make([]Folio, phys.Frames()),
 		cost:     m.Config().Cost,
 		arch:     m.Config().Arch,
+		kpti:     m.Config().KPTI,
 		nextASID: 1,
 		det:      m.Scheduler().Mode() == sched.Det,
+	}
+	if k.kpti {
+		k.nextASID = 3 // the pair (0, 1) is reserved, as Linux reserves ASID 0
 	}
 	k.swap.init(slots)
 	k.oracle = newOracle(k)

@@ -125,7 +125,17 @@ func (k *Kernel) NewMM() (*MM, error) {
 		k.freeASIDs = k.freeASIDs[1:]
 	case k.nextASID != 0:
 		asid = k.nextASID
-		k.nextASID++
+		// With KPTI an mm's ASID is the odd one of a pair whose even one
+		// the kernel runs with (kptiKernelASID): the next mm takes the next pair.
+		step := uint32(1)
+		if k.kpti {
+			step = 2
+		}
+		if next := uint32(asid) + step; next <= 0xffff {
+			k.nextASID = uint16(next)
+		} else {
+			k.nextASID = 0
+		}
 	default:
 		k.phys.FreeTable(t.Root())
 		return nil, fmt.Errorf("mm: out of ASIDs")

@@ -14,6 +14,24 @@ import (
 // Both x86 flavours flush the whole mm above tlb_single_page_flush_ceiling
 // (X86FlushCeiling) pages, arm64 from MAX_DVM_OPS (MaxDVMOps).
 
+// TLBIUser issues one TLBI of kind for user addresses of mm (va and pages
+// as the kind takes them), as the kernel's flush helpers do: __tlbi, then
+// with KPTI __tlbi_user — the same operation again for the user ASID of
+// mm's pair, the one its user code runs with (mm.asid; kptiKernelASID is
+// the other). Without KPTI the two are one ASID and it is issued once.
+func (t *Task) TLBIUser(kind mmu.TLBIKind, mm *MM, va, pages uint64) {
+	if t.k.kpti {
+		t.cpu.TLBI(kind, kptiKernelASID(mm.asid), va, pages)
+	}
+	t.cpu.TLBI(kind, mm.asid, va, pages)
+}
+
+// kptiKernelASID is the ASID the kernel runs with for an mm whose user
+// ASID is asid (USER_ASID_FLAG is bit 0 of Linux's ASID field): nothing
+// user code does is tagged with it, so its TLBIs find nothing, but they
+// cost what a TLBI costs.
+func kptiKernelASID(asid uint16) uint16 { return asid &^ 1 }
+
 // FlushTLBMM flushes every translation of mm on every CPU (flush_tlb_mm):
 // DSB ISHST; TLBI ASIDE1IS; DSB ISH (x86-invlpgb: INVLPGB of the PCID;
 // TLBSYNC. x86-ipi: a PCID flush on every CPU of mm_cpumask).
@@ -24,7 +42,7 @@ func (t *Task) FlushTLBMM(mm *MM) {
 		return
 	}
 	t.cpu.DSBISHST()
-	t.cpu.TLBIASIDE1IS(mm.asid)
+	t.TLBIUser(mmu.ASIDE1IS, mm, 0, 0)
 	t.cpu.DSBISH()
 }
 
@@ -39,7 +57,7 @@ func (t *Task) FlushTLBPageNosync(mm *MM, va uint64) {
 		return
 	}
 	t.cpu.DSBISHST()
-	t.cpu.TLBIVALE1IS(mm.asid, va)
+	t.TLBIUser(mmu.VALE1IS, mm, va, 1)
 }
 
 // FlushTLBPage flushes one page and waits (flush_tlb_page):
@@ -75,9 +93,9 @@ func (t *Task) FlushTLBRange(mm *MM, start, end uint64, lastLevel bool) {
 	t.cpu.DSBISHST()
 	for va := start; va < end; va += pagetable.PageSize {
 		if lastLevel {
-			t.cpu.TLBIVALE1IS(mm.asid, va)
+			t.TLBIUser(mmu.VALE1IS, mm, va, 1)
 		} else {
-			t.cpu.TLBIVAE1IS(mm.asid, va)
+			t.TLBIUser(mmu.VAE1IS, mm, va, 1)
 		}
 	}
 	t.cpu.DSBISH()
@@ -103,12 +121,12 @@ func (t *Task) x86FlushRange(mm *MM, start, pages uint64, lastLevel bool) {
 		n := uint64(1)
 		switch {
 		case !lastLevel:
-			t.cpu.TLBIVAE1IS(mm.asid, start)
+			t.TLBIUser(mmu.VAE1IS, mm, start, 1)
 		case pages == 1:
-			t.cpu.TLBIVALE1IS(mm.asid, start)
+			t.TLBIUser(mmu.VALE1IS, mm, start, 1)
 		default:
 			n = min(pages, InvlpgbCountMax)
-			t.cpu.TLBIRVALE1IS(mm.asid, start, n)
+			t.TLBIUser(mmu.RVALE1IS, mm, start, n)
 		}
 		start += n << pagetable.PageShift
 		pages -= n
@@ -139,7 +157,7 @@ func (t *Task) FlushTLBPages(mm *MM, pages []uint64) {
 	t.k.Stats.RangeFlushes.Add(1)
 	t.cpu.DSBISHST()
 	for _, va := range pages {
-		t.cpu.TLBIVALE1IS(mm.asid, va)
+		t.TLBIUser(mmu.VALE1IS, mm, va, 1)
 	}
 	t.cpu.DSBISH()
 }
@@ -174,12 +192,12 @@ func (t *Task) FlushTLBRangeOps(mm *MM, start, pages uint64) {
 	start &^= pagetable.PageSize - 1
 	for scale := maxTLBIRangeScale; pages > 0; {
 		if pages == 1 {
-			t.cpu.TLBIVALE1IS(mm.asid, start)
+			t.TLBIUser(mmu.VALE1IS, mm, start, 1)
 			break
 		}
 		unit := uint64(1) << (5*scale + 1)
 		if num := min(pages/unit, maxTLBIRangeNum+1); num > 0 {
-			t.cpu.TLBIRVALE1IS(mm.asid, start, num*unit)
+			t.TLBIUser(mmu.RVALE1IS, mm, start, num*unit)
 			start += num * unit << pagetable.PageShift
 			pages -= num * unit
 			continue

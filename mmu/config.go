@@ -44,6 +44,13 @@ type Config struct {
 	// is omitted so that arm64 configurations keep their JSON. Set it with
 	// SetArch, which also selects the flavour's cost table.
 	Arch Arch `json:"arch,omitempty"`
+	// KPTI is arm64's kernel page-table isolation (CONFIG_UNMAP_KERNEL_AT_EL0,
+	// arm64_kernel_unmapped_at_el0()): each mm has an ASID pair, user code
+	// runs with the odd one, and the kernel issues every user TLBI for both
+	// (__tlbi then __tlbi_user) — two operations at the DVM node and at
+	// every target. A kernel with KASLR turns it on for cores without E0PD
+	// (kaslr_requires_kpti()), the A78's and TaiShan v110's among them.
+	KPTI bool `json:"kpti,omitempty"`
 	// Sched is how the CPUs take turns; Sched.Threads is set from CPUs.
 	Sched sched.Config `json:"sched"`
 	// Tracer, if set, receives the run's events (trace.go).
@@ -80,6 +87,9 @@ func DefaultConfig() Config {
 func (c *Config) Validate() error {
 	if err := c.Arch.Validate(); err != nil {
 		return err
+	}
+	if c.KPTI && c.Arch != ArchARM64 {
+		return fmt.Errorf("kpti on %s: KPTI is arm64's (x86's page-table isolation flushes user PCIDs, which the x86 flavours do not model)", c.Arch)
 	}
 	if c.CPUs < 1 || c.CPUs > MaxCPUs {
 		return fmt.Errorf("%d CPUs (must be 1..%d)", c.CPUs, MaxCPUs)

@@ -47,6 +47,6 @@ func (FlushLocalRange) FlushPending(t *mm.Task, m *mm.MM) {
 	// RVALE1IS), so no fallback to flush_tlb_mm.
 	c := t.CPU()
 	c.DSBISHST()
-	c.TLBIRVALE1IS(m.ASID(), lo, (hi-lo)>>pagetable.PageShift)
+	t.TLBIUser(mmu.RVALE1IS, m, lo, (hi-lo)>>pagetable.PageShift)
 	c.DSBISH()
 }

@@ -17,6 +17,7 @@ import (
 type machineFlags struct {
 	l1, l2, walkCache, replacement string
 	arch                           string
+	kpti                           bool
 	memMiB                         int
 	latency                        uint64
 }
@@ -30,8 +31,10 @@ func addMachineFlags(fs *flag.FlagSet, cfg *bench.Config) *machineFlags {
 		memMiB:      cfg.Machine.Frames * 4 >> 10,
 		latency:     cfg.Machine.Latency,
 		arch:        cfg.Machine.Arch.String(),
+		kpti:        cfg.Machine.KPTI,
 	}
 	fs.StringVar(&mf.arch, "arch", mf.arch, "machine flavour: arm64 (TLBI + DSB), x86-invlpgb (INVLPGB + TLBSYNC), x86-ipi (IPI shootdown); each with its cost table")
+	fs.BoolVar(&mf.kpti, "kpti", mf.kpti, "arm64 kernel page-table isolation: an ASID pair per process, every user TLBI issued twice (__tlbi_user)")
 	fs.StringVar(&mf.l1, "l1", mf.l1, "L1 data TLB geometry ENTRIESxWAYS (ways = entries: fully associative)")
 	fs.StringVar(&mf.l2, "l2", mf.l2, "L2 TLB geometry ENTRIESxWAYS, or off")
 	fs.StringVar(&mf.walkCache, "walk-cache", mf.walkCache, "walk cache geometry ENTRIESxWAYS, or off")
@@ -92,6 +95,9 @@ func (mf *machineFlags) applyOnly(cfg *bench.Config, set map[string]bool) error 
 	}
 	if use("latency") {
 		m.Latency = mf.latency
+	}
+	if use("kpti") {
+		m.KPTI = mf.kpti
 	}
 	if use("arch") {
 		a, err := mmu.ParseArch(mf.arch)
