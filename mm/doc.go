@@ -29,7 +29,8 @@
 //     has been invalidated and the invalidation completed (a DSB by the CPU
 //     that issued it) — unless a policy under test is wrong, which is what
 //     the oracle then reports as use after free. An ASID is reused only
-//     after exit's flush_tlb_mm completed.
+//     after exit's flush_tlb_mm completed. With KPTI an mm's ASID is the
+//     odd one of a pair and every user TLBI goes out for both (TLBIUser).
 //   - A swap slot lives while anything refers to it: reclaim until it is
 //     done with the folio, each swap PTE (several after fork), a shmem
 //     file's entry.
