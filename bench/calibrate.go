@@ -28,6 +28,13 @@ type Published struct {
 type CalibrationRow struct {
 	Published
 	Model float64 `json:"model_pct"`
+	// Seeds is how many seeds the figure is a median over; SeedLow and
+	// SeedHigh are the lowest and highest figure of a single seed (a change
+	// between policies compares runs of the same seed). A deterministic
+	// single-CPU figure has one seed and no spread.
+	Seeds    int     `json:"seeds"`
+	SeedLow  float64 `json:"seed_low_pct"`
+	SeedHigh float64 `json:"seed_high_pct"`
 }
 
 // Diff is the model's figure minus the published one, in percentage points.
@@ -164,43 +171,71 @@ func Calibrate(ctx context.Context, opt CalibrateOptions) ([]CalibrationRow, []*
 // CalibrationRows computes the published figures the results have runs for
 // (those of CalibrationConfigs), in the order of the published list.
 func CalibrationRows(results []*Result) ([]CalibrationRow, error) {
-	// median of metric over the runs of workload, policy on cpus CPUs.
-	median := func(workload, pol string, cpus int, metric string) (float64, error) {
-		var v []float64
+	// bySeed is metric of each run of workload, policy on cpus CPUs, by seed.
+	bySeed := func(workload, pol string, cpus int, metric string) (map[uint64]float64, error) {
+		v := map[uint64]float64{}
 		for _, r := range results {
 			if r.Config.Workload == workload && r.Config.Policy == pol && r.Config.Machine.CPUs == cpus {
 				x, ok := r.Metrics[metric]
 				if !ok {
-					return 0, fmt.Errorf("%s under %s: no %s", workload, pol, metric)
+					return nil, fmt.Errorf("%s under %s: no %s", workload, pol, metric)
 				}
-				v = append(v, x)
+				v[r.Config.Machine.Sched.Seed] = x
 			}
 		}
 		if len(v) == 0 {
-			return 0, fmt.Errorf("%s under %s on %d CPUs: %w", workload, pol, cpus, errNoRuns)
+			return nil, fmt.Errorf("%s under %s on %d CPUs: %w", workload, pol, cpus, errNoRuns)
 		}
-		return stats.Median(v)
+		return v, nil
 	}
-	change := func(workload string, cpus int, metric, pol, base string) (float64, error) {
-		a, err := median(workload, pol, cpus, metric)
+	median := func(workload, pol string, cpus int, metric string) (figure, error) {
+		v, err := bySeed(workload, pol, cpus, metric)
 		if err != nil {
-			return 0, err
+			return figure{}, err
 		}
-		b, err := median(workload, base, cpus, metric)
+		return newFigure(v)
+	}
+	// change is the median's change from base to pol; its spread is of
+	// the changes seed by seed.
+	change := func(workload string, cpus int, metric, pol, base string) (figure, error) {
+		a, err := bySeed(workload, pol, cpus, metric)
 		if err != nil {
-			return 0, err
+			return figure{}, err
 		}
-		return 100 * (a/b - 1), nil
+		b, err := bySeed(workload, base, cpus, metric)
+		if err != nil {
+			return figure{}, err
+		}
+		ma, err := newFigure(a)
+		if err != nil {
+			return figure{}, err
+		}
+		mb, err := newFigure(b)
+		if err != nil {
+			return figure{}, err
+		}
+		per := map[uint64]float64{}
+		for seed, x := range a {
+			if y, ok := b[seed]; ok {
+				per[seed] = 100 * (x/y - 1)
+			}
+		}
+		f, err := newFigure(per)
+		if err != nil {
+			return figure{}, err
+		}
+		f.median = 100 * (ma.median/mb.median - 1) // the change of the medians, as published figures compare
+		return f, nil
 	}
 	sd, kp := Snapdragon888().CPUs, Kunpeng920().CPUs
-	model := []func() (float64, error){
-		func() (float64, error) { return change("pageout-loop", sd, "cycles_per_iter", "dsb-only", "no-batch") },
-		func() (float64, error) { return median("pageout-loop", "no-batch", sd, "ptep_clear_flush_dsb_pct") },
-		func() (float64, error) { return median("pageout-loop", "no-batch", sd, "ptep_clear_flush_pct") },
-		func() (float64, error) { return median("pageout-loop", "no-batch", kp, "ptep_clear_flush_pct") },
-		func() (float64, error) { return change("pageout-loop", kp, "cycles_per_iter", "dsb-only", "no-batch") },
-		func() (float64, error) { return change("unixbench-shell1", kp, "index", "flush-mm", "no-batch") },
-		func() (float64, error) { return change("unixbench-shell1", kp, "index", "dsb-only", "no-batch") },
+	model := []func() (figure, error){
+		func() (figure, error) { return change("pageout-loop", sd, "cycles_per_iter", "dsb-only", "no-batch") },
+		func() (figure, error) { return median("pageout-loop", "no-batch", sd, "ptep_clear_flush_dsb_pct") },
+		func() (figure, error) { return median("pageout-loop", "no-batch", sd, "ptep_clear_flush_pct") },
+		func() (figure, error) { return median("pageout-loop", "no-batch", kp, "ptep_clear_flush_pct") },
+		func() (figure, error) { return change("pageout-loop", kp, "cycles_per_iter", "dsb-only", "no-batch") },
+		func() (figure, error) { return change("unixbench-shell1", kp, "index", "flush-mm", "no-batch") },
+		func() (figure, error) { return change("unixbench-shell1", kp, "index", "dsb-only", "no-batch") },
 	}
 	var rows []CalibrationRow
 	for i, p := range published {
@@ -211,9 +246,33 @@ func CalibrationRows(results []*Result) ([]CalibrationRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, CalibrationRow{Published: p, Model: v})
+		rows = append(rows, CalibrationRow{Published: p, Model: v.median, Seeds: v.seeds, SeedLow: v.low, SeedHigh: v.high})
 	}
 	return rows, nil
+}
+
+// figure is a model figure: its median over the seeds and their range.
+type figure struct {
+	median, low, high float64
+	seeds             int
+}
+
+// newFigure summarises the values of each seed.
+func newFigure(v map[uint64]float64) (figure, error) {
+	xs := make([]float64, 0, len(v))
+	for _, x := range v {
+		xs = append(xs, x)
+	}
+	if len(xs) == 0 {
+		return figure{}, errNoRuns
+	}
+	med, err := stats.Median(xs)
+	if err != nil {
+		return figure{}, err
+	}
+	lo, _ := stats.Min(xs)
+	hi, _ := stats.Max(xs)
+	return figure{median: med, low: lo, high: hi, seeds: len(xs)}, nil
 }
 
 // errNoRuns: a figure whose runs are not among the results.

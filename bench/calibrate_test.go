@@ -97,3 +97,44 @@ func TestCalibrationShell1(t *testing.T) {
 		t.Errorf("flush_tlb_mm in flush_tlb_batched_pending costs nothing against a bare DSB: %.1f%% vs %.1f%%", got["flush-mm"], got["dsb-only"])
 	}
 }
+
+// A figure over several seeds is the change of the medians, and its spread
+// is of the changes seed by seed, each comparing runs of the same seed.
+func TestCalibrationRowsSpread(t *testing.T) {
+	index := map[string][]float64{ // by seed 1, 2, 3
+		"no-batch": {100, 80, 50},
+		"flush-mm": {110, 120, 90},
+		"dsb-only": {150, 100, 60},
+	}
+	var results []*Result
+	for pol, v := range index {
+		for i, x := range v {
+			c := calibrationConfig("unixbench-shell1", pol, Kunpeng920(), uint64(i+1))
+			results = append(results, &Result{Config: c, Metrics: map[string]float64{"index": x}})
+		}
+	}
+	rows, err := CalibrationRows(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][3]float64{ // median change, lowest, highest seed
+		"flush-mm-vs-no-batch": {100 * (110.0/80 - 1), 10, 80},
+		"dsb-only-vs-no-batch": {100 * (100.0/80 - 1), 20, 50},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d (the pageout rows have no runs here)", len(rows), len(want))
+	}
+	for _, r := range rows {
+		w := want[r.Comparison]
+		got := [3]float64{r.Model, r.SeedLow, r.SeedHigh}
+		for i := range got {
+			if math.Abs(got[i]-w[i]) > 1e-9 {
+				t.Errorf("%s: model, lowest, highest %v, want %v", r.Comparison, got, w)
+				break
+			}
+		}
+		if r.Seeds != 3 {
+			t.Errorf("%s: %d seeds, want 3", r.Comparison, r.Seeds)
+		}
+	}
+}

@@ -133,13 +133,17 @@ func writeCalibration(w io.Writer, format string, rows []bench.CalibrationRow) e
 		return cw.Error()
 	}
 	tw := tablewriter.NewWriter(w)
-	tw.Header([]string{"benchmark", "comparison", "published %", "model %", "diff pp", "target"})
+	tw.Header([]string{"benchmark", "comparison", "published %", "model %", "diff pp", "target", "single seeds"})
 	for _, r := range rows {
 		ok := "ok"
 		if !r.Within() {
 			ok = "MISSED"
 		}
-		if err := tw.Append([]string{r.Benchmark, r.Comparison, f(r.Pct), f(r.Model), f(r.Diff()), fmt.Sprintf("±%g %s", r.Target, ok)}); err != nil {
+		spread := strconv.Itoa(r.Seeds)
+		if r.Seeds > 1 {
+			spread += ": " + f(r.SeedLow) + " … " + f(r.SeedHigh)
+		}
+		if err := tw.Append([]string{r.Benchmark, r.Comparison, f(r.Pct), f(r.Model), f(r.Diff()), fmt.Sprintf("±%g %s", r.Target, ok), spread}); err != nil {
 			return err
 		}
 	}
