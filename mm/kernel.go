@@ -148,16 +148,13 @@ func New(m *mmu.Machine, cfg Config) (*Kernel, error) {
 	}
 	k := &Kernel{
 		m: m, phys: phys, cfg: cfg, batch: cfg.Batch, nested: cfg.Nested,
-		folios:   make([]Folio, phys.Frames()),
-		cost:     m.Config().Cost,
-		arch:     m.Config().Arch,
-		kpti:     m.Config().KPTI,
-		nextASID: 1,
-		det:      m.Scheduler().Mode() == sched.Det,
+		folios: make([]Folio, phys.Frames()),
+		cost:   m.Config().Cost,
+		arch:   m.Config().Arch,
+		kpti:   m.Config().KPTI,
+		det:    m.Scheduler().Mode() == sched.Det,
 	}
-	if k.kpti {
-		k.nextASID = 3 // the pair (0, 1) is reserved, as Linux reserves ASID 0
-	}
+	k.nextASID = k.firstASID()
 	k.swap.init(slots)
 	k.oracle = newOracle(k)
 	m.SetObserver(k.oracle)

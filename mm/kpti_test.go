@@ -13,19 +13,22 @@ import (
 // (kernel) ASID, which caches nothing, then for the user one, which is
 // what removes the stale entry: after mprotect read-only a store faults.
 func TestKPTI(t *testing.T) {
-	for _, kpti := range []bool{false, true} {
-		name := map[bool]string{false: "off", true: "on"}[kpti]
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kpti bool
+		per  uint64 // TLBIs per user TLBI the kernel issues (and ASIDs per mm)
+	}{
+		{"off", false, 1},
+		{"on", true, 2},
+	} {
+		kpti, per := tc.kpti, tc.per
+		t.Run(tc.name, func(t *testing.T) {
 			g := newRigWith(t, 2, "flush-mm", "fullmm", 1, func(c *mmu.Config) { c.KPTI = kpti })
 			var asids []uint16
 			for range 3 {
 				space, err := g.k.NewMM()
 				must(t, err)
 				asids = append(asids, space.ASID())
-			}
-			per := uint64(1)
-			if kpti {
-				per = 2
 			}
 			for i, a := range asids {
 				if kpti && a&1 == 0 {

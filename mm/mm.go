@@ -125,13 +125,7 @@ func (k *Kernel) NewMM() (*MM, error) {
 		k.freeASIDs = k.freeASIDs[1:]
 	case k.nextASID != 0:
 		asid = k.nextASID
-		// With KPTI an mm's ASID is the odd one of a pair whose even one
-		// the kernel runs with (kptiKernelASID): the next mm takes the next pair.
-		step := uint32(1)
-		if k.kpti {
-			step = 2
-		}
-		if next := uint32(asid) + step; next <= 0xffff {
+		if next := uint32(asid) + k.asidStep(); next <= 0xffff {
 			k.nextASID = uint16(next)
 		} else {
 			k.nextASID = 0
@@ -147,6 +141,30 @@ func (k *Kernel) NewMM() (*MM, error) {
 	k.mms = append(k.mms, mm)
 	return mm, nil
 }
+
+// ASIDs go to mms in order, from 1; 0 is no mm's. With KPTI an mm's ASID
+// is the odd one of a pair whose even one the kernel runs with
+// (kptiKernelASID), so they go from 3 in steps of 2: the pair (0, 1) is
+// reserved, as Linux reserves ASID 0.
+func (k *Kernel) firstASID() uint16 {
+	if k.kpti {
+		return 3
+	}
+	return 1
+}
+
+func (k *Kernel) asidStep() uint32 {
+	if k.kpti {
+		return 2
+	}
+	return 1
+}
+
+// kptiKernelASID is the ASID the kernel runs with for an mm whose user
+// ASID is asid (USER_ASID_FLAG is bit 0 of Linux's ASID field): nothing
+// user code does is tagged with it, so its TLBIs find nothing, but they
+// cost what a TLBI costs.
+func kptiKernelASID(asid uint16) uint16 { return asid &^ 1 }
 
 // ASID is the address space's ASID.
 func (mm *MM) ASID() uint16 { return mm.asid }

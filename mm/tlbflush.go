@@ -26,12 +26,6 @@ func (t *Task) TLBIUser(kind mmu.TLBIKind, mm *MM, va, pages uint64) {
 	t.cpu.TLBI(kind, mm.asid, va, pages)
 }
 
-// kptiKernelASID is the ASID the kernel runs with for an mm whose user
-// ASID is asid (USER_ASID_FLAG is bit 0 of Linux's ASID field): nothing
-// user code does is tagged with it, so its TLBIs find nothing, but they
-// cost what a TLBI costs.
-func kptiKernelASID(asid uint16) uint16 { return asid &^ 1 }
-
 // FlushTLBMM flushes every translation of mm on every CPU (flush_tlb_mm):
 // DSB ISHST; TLBI ASIDE1IS; DSB ISH (x86-invlpgb: INVLPGB of the PCID;
 // TLBSYNC. x86-ipi: a PCID flush on every CPU of mm_cpumask).

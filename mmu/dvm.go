@@ -59,20 +59,12 @@ func (c *CPU) TLBIVMALLE1() { c.tlbi(VMALLE1, 0, 0, 0) }
 func (c *CPU) TLBIRVALE1(asid uint16, va, pages uint64) { c.tlbi(RVALE1, asid, va, pages) }
 
 // TLBI issues one operation of kind, for code that picks the kind at run
-// time (the kernel's __tlbi and __tlbi_user); va and pages are as the
-// kind's own method takes them (pages only for the range kinds).
+// time (the kernel's __tlbi and __tlbi_user), with the operands the kind's
+// own method passes: 0 for what it does not take, 1 page for a by-VA one.
 func (c *CPU) TLBI(kind TLBIKind, asid uint16, va, pages uint64) {
 	if kind >= NumTLBIKinds {
 		c.m.fault.set(fmt.Errorf("cpu%d issued an unknown TLBI kind %d", c.id, kind))
 		return
-	}
-	switch kind {
-	case ASIDE1IS, ASIDE1:
-		va, pages = 0, 0
-	case VMALLE1IS, VMALLE1:
-		asid, va, pages = 0, 0, 0
-	case VALE1IS, VAE1IS, VALE1, VAE1:
-		pages = 1
 	}
 	c.tlbi(kind, asid, va, pages)
 }
